@@ -1,0 +1,31 @@
+# Copyright (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Exceptions shared by the lvs.ipvs module utilities.
+
+Modules catch :class:`LvsIpvsError` and hand its message to ``fail_json``. Messages name
+the object and the problem, e.g. ``cannot add real server 10.0.0.5:80 to TCP 192.0.2.1:80:
+lower threshold above upper``.
+"""
+
+from __future__ import annotations
+
+
+class LvsIpvsError(Exception):
+    """Base class of every error the collection raises on purpose."""
+
+
+class ValidationError(LvsIpvsError):
+    """The requested state is invalid; nothing was changed."""
+
+
+class KernelError(LvsIpvsError):
+    """The kernel refused or failed a request."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
+class BackendUnavailableError(LvsIpvsError):
+    """A required system facility (IPVS, iptables) is missing."""
