@@ -116,7 +116,8 @@ class DrLab:
         for idx, (name, host) in enumerate(self.hosts.items()):
             _sh(["ip", "netns", "add", host.ns])
             peer = f"p{idx}"
-            _sh(["ip", "-n", self.switch, "link", "add", peer, "type", "veth", "peer", "name", "eth0", "netns", host.ns])
+            _sh(["ip", "-n", self.switch, "link", "add", peer, "type", "veth",
+                 "peer", "name", "eth0", "netns", host.ns])
             _sh(["ip", "-n", self.switch, "link", "set", peer, "master", "br0", "up"])
             host.run(f"ip link set lo up && ip addr add {host.ip}/24 dev eth0 && ip link set eth0 up")
             if name == "director":
@@ -139,7 +140,8 @@ class DrLab:
             cmd = ["ip", "netns", "exec", host.ns, sys.executable, str(LABSERVER), f"rs{i}",
                    "--ports", ",".join(map(str, self.ports)), "--ready", str(ready)]
             if self.tls_ports:
-                cmd += ["--tls-ports", ",".join(map(str, self.tls_ports)), "--cert", str(self.cert), "--key", str(self.key)]
+                cmd += ["--tls-ports", ",".join(map(str, self.tls_ports)),
+                        "--cert", str(self.cert), "--key", str(self.key)]
             self._procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 120
         for i in range(1, len(self.rs) + 1):
@@ -168,7 +170,8 @@ class DrLab:
         self.down()
 
     # -- traffic ---------------------------------------------------------------------------
-    def request(self, client: str, port: int, *, tls: bool = False, timeout: float = 5, local_port: int | None = None) -> str:
+    def request(self, client: str, port: int, *, tls: bool = False, timeout: float = 5,
+                local_port: int | None = None) -> str:
         """One real request from ``client`` to VIP:port; returns the name of the real server that answered."""
         scheme = "https" if tls else "http"
         extra = f"--local-port {local_port} " if local_port else ""

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026, lvs.ipvs contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -25,7 +24,7 @@ from pathlib import Path
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "lvs-lab/1"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         body = f"{self.server.lab_name} port {self.server.server_address[1]}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
