@@ -163,6 +163,15 @@ rules:
       --comment "lvs.ipvs fwmark=10" -j MARK --set-xmark 0xa/0xffffffff
     - -A PREROUTING -d 192.0.2.10/32 -p tcp -m tcp --dport 443 -m comment
       --comment "lvs.ipvs fwmark=10" -j MARK --set-xmark 0xa/0xffffffff
+unowned_rules:
+  description:
+    - Rules this module does not own that set the same mark for the same destination (for example the
+      hand-typed ones it replaces). They are left alone, and a warning names them.
+  returned: success
+  type: list
+  elements: str
+  sample:
+    - -A PREROUTING -d 192.0.2.10/32 -p tcp -m tcp --dport 80 -j MARK --set-xmark 0xa/0xffffffff
 batch:
   description:
     - The C(iptables-restore --noflush) input that was applied (or, in check mode, would be).
@@ -179,7 +188,7 @@ batch:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lvs.ipvs.plugins.module_utils import _fwmark as model
-from ansible_collections.lvs.ipvs.plugins.module_utils._errors import LvsIpvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import KernelError, LvsIpvsError
 from ansible_collections.lvs.ipvs.plugins.module_utils._iptables import (
     Iptables,
     runner_from_module,
@@ -225,12 +234,16 @@ def run(module: AnsibleModule) -> dict:
         )
     batch = plan.batch() if plan.changed else ""
     if plan.changed and not module.check_mode:
-        tables.restore(batch)
+        try:
+            tables.restore(batch)
+        except KernelError as exc:
+            raise KernelError(f"cannot apply {request.describe()}: {exc}", exc.errno) from None
     result = {
         "changed": plan.changed,
         "backend": tables.backend,
         "family": request.family,
         "rules": model.render_lines(plan.after),
+        "unowned_rules": [r.line for r in plan.foreign_same],
         "batch": batch.splitlines(),
     }
     if module._diff:
