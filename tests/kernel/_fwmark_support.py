@@ -13,7 +13,9 @@ own command (``iptables-legacy -t mangle -S``), independently of the module.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,3 +54,20 @@ def mangle_rules(ns, backend: Backend, family: str = "ipv4") -> list[str]:
 def strip_tag(lines: list[str]) -> list[str]:
     """The lines without the module's comment match (the only thing it adds to the hand-typed rule)."""
     return sorted(_COMMENT.sub("", line) for line in lines)
+
+
+@dataclass
+class NamedNetns:
+    """An existing namespace (e.g. a DrLab host's) in the shape ``run_module`` expects."""
+
+    name: str
+
+    @contextlib.contextmanager
+    def entered(self) -> Iterator[None]:
+        from pyroute2 import netns as pr_netns
+
+        pr_netns.pushns(self.name)
+        try:
+            yield
+        finally:
+            pr_netns.popns()
