@@ -70,6 +70,9 @@ class DrLab:
     cert: str | None = None
     key: str | None = None
     subnet: int | None = None
+    # False leaves the VIP and the DR real-server settings to whoever configures the lab (the
+    # collection's roles, in the SSH lab of tests/lib/lab.py): only the network is built.
+    configure_dr: bool = True
     hosts: dict[str, LabHost] = field(default_factory=dict)
     _procs: list[subprocess.Popen] = field(default_factory=list)
 
@@ -120,6 +123,8 @@ class DrLab:
                  "peer", "name", "eth0", "netns", host.ns])
             _sh(["ip", "-n", self.switch, "link", "set", peer, "master", "br0", "up"])
             host.run(f"ip link set lo up && ip addr add {host.ip}/24 dev eth0 && ip link set eth0 up")
+            if not self.configure_dr:
+                continue
             if name == "director":
                 host.run(f"ip addr add {self.vip}/32 dev eth0")
             elif host.role == "real_server":
