@@ -1,0 +1,730 @@
+# Copyright (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The pure model of IPVS state: normalized records, validation, comparison and rendering.
+
+Nothing here talks to the kernel (that is ``_ipvs.py``) or to Ansible. Records are frozen
+dataclasses holding normalized values, so that two records describing the same kernel state
+compare equal whatever form the user typed them in (``TCP``/``tcp``/``6``, ``/24`` or
+``255.255.255.0``, ``2001:DB8::1`` or ``2001:db8::1``...).
+
+Rendering follows ``ipvsadm -S -n`` (ipvsadm 1.31) character for character, e.g.::
+
+    -A -t 192.168.0.1:80 -s wlc -p 600
+    -a -t 192.168.0.1:80 -r 192.168.1.2:80 -g -w 4
+    -A -f 10 -6 -s sh -p 360 -b sh-fallback,sh-port
+    -A -u 192.168.0.9:5060 -s sh -p 100 -M 255.255.0.0 --pe sip -o -b sh-port
+    -a -f 10 -r 192.168.1.2:0 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum
+
+``ipvsadm -S`` does not save real-server thresholds; :func:`render_dest` adds ``-x``/``-y``
+only when asked (``thresholds=True``, as the modules' diffs do).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError
+
+# --- kernel constants (include/uapi/linux/ip_vs.h) ---------------------------------------
+
+AF_INET = 2
+AF_INET6 = 10
+FAMILIES = {"ipv4": AF_INET, "ipv6": AF_INET6}
+FAMILY_NAMES = {v: k for k, v in FAMILIES.items()}
+
+PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132}
+PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
+
+SVC_F_PERSISTENT = 0x0001
+SVC_F_HASHED = 0x0002
+SVC_F_ONEPACKET = 0x0004
+SVC_F_SCHED1 = 0x0008
+SVC_F_SCHED2 = 0x0010
+SVC_F_SCHED3 = 0x0020
+SCHED_FLAG_BITS = (SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3)
+
+# Scheduler flag names as ipvsadm spells them; "flag-N" works for every scheduler.
+SCHED_FLAG_NAMES = {
+    "sh": ("sh-fallback", "sh-port", "flag-3"),
+    "mh": ("mh-fallback", "mh-port", "flag-3"),
+}
+GENERIC_SCHED_FLAGS = ("flag-1", "flag-2", "flag-3")
+
+FWD_MASQ = 0
+FWD_LOCAL = 1
+FWD_TUNNEL = 2
+FWD_DROUTE = 3
+FORWARDING = {"nat": FWD_MASQ, "tunnel": FWD_TUNNEL, "dr": FWD_DROUTE}
+FORWARDING_NAMES = {FWD_MASQ: "nat", FWD_TUNNEL: "tunnel", FWD_DROUTE: "dr", FWD_LOCAL: "dr"}
+FORWARDING_SWITCH = {"nat": "-m", "tunnel": "-i", "dr": "-g"}
+
+TUNNEL_TYPES = {"ipip": 0, "gue": 1, "gre": 2}
+TUNNEL_TYPE_NAMES = {v: k for k, v in TUNNEL_TYPES.items()}
+TUNNEL_CSUM = {"nocsum": 0, "csum": 1, "remcsum": 2}
+TUNNEL_CSUM_NAMES = {v: k for k, v in TUNNEL_CSUM.items()}
+
+DEFAULT_SCHEDULER = "wlc"
+DEFAULT_PERSISTENCE_TIMEOUT = 300
+DEFAULT_TIMEOUTS = {"tcp": 900, "tcp_fin": 120, "udp": 300}
+MAX_WEIGHT = 65535
+MAX_U32 = 0xFFFFFFFF
+TIMEOUT_FIELDS = ("tcp", "tcp_fin", "udp")
+
+
+# The options that identify a service, as AnsibleModule argument-spec entries: the top-level
+# options of ipvs_service and the sub-options of ipvs_real_server's ``service``.
+SERVICE_KEY_OPTIONS: dict[str, dict[str, Any]] = {
+    "protocol": {"type": "str", "choices": ["tcp", "udp", "sctp"]},
+    "address": {"type": "str"},
+    "port": {"type": "int"},
+    "fwmark": {"type": "int"},
+    "family": {"type": "str", "choices": ["ipv4", "ipv6"]},
+}
+
+
+# --- small normalizers ------------------------------------------------------------------
+
+
+def normalize_address(value: str, what: str = "address") -> tuple[str, str]:
+    """Return ``(family, canonical address)``; brackets around IPv6 are accepted."""
+    text = str(value).strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValidationError(f"{what} {value!r} is not an IPv4 or IPv6 address") from None
+    return ("ipv4" if addr.version == 4 else "ipv6"), str(addr)
+
+
+def normalize_protocol(value: str | int) -> str:
+    text = str(value).strip().lower()
+    if text.isdigit() and int(text) in PROTOCOL_NAMES:
+        return PROTOCOL_NAMES[int(text)]
+    if text not in PROTOCOLS:
+        raise ValidationError(f"protocol {value!r} is not one of tcp, udp, sctp")
+    return text
+
+
+def normalize_netmask(value: str | int | None, family: str) -> str | int:
+    """IPv4: a dotted netmask (``255.255.255.0``; ``/24`` or ``24`` accepted). IPv6: a prefix length."""
+    if family == "ipv4":
+        if value is None:
+            return "255.255.255.255"
+        text = str(value).strip().lstrip("/")
+        if text.isdigit():
+            bits = int(text)
+            if not 1 <= bits <= 32:
+                raise ValidationError(f"IPv4 persistence netmask /{bits} is not a prefix length from 1 to 32")
+            return str(ipaddress.IPv4Network(f"0.0.0.0/{bits}").netmask)
+        try:
+            net = ipaddress.IPv4Network(f"0.0.0.0/{text}")
+        except ValueError:
+            raise ValidationError(f"{value!r} is not an IPv4 netmask (such as 255.255.255.0)") from None
+        return str(net.netmask)
+    if value is None:
+        return 128
+    text = str(value).strip().lstrip("/")
+    if not text.isdigit():
+        raise ValidationError(f"IPv6 persistence granularity {value!r} is not a prefix length (1 to 128)")
+    bits = int(text)
+    if not 1 <= bits <= 128:
+        raise ValidationError(f"IPv6 persistence granularity /{bits} is not a prefix length from 1 to 128")
+    return bits
+
+
+def netmask_to_kernel(netmask: str | int, family: str) -> int:
+    """The u32 the kernel wants in IPVS_SVC_ATTR_NETMASK, as a host-order integer.
+
+    IPv4: the mask bytes in network order (so the integer depends on host byte order).
+    IPv6: the prefix length itself.
+    """
+    if family == "ipv4":
+        return struct.unpack("=I", socket.inet_aton(str(netmask)))[0]
+    return int(netmask)
+
+
+def netmask_from_kernel(value: int, family: str) -> str | int:
+    if family == "ipv4":
+        return socket.inet_ntoa(struct.pack("=I", value & MAX_U32))
+    return int(value)
+
+
+def sched_flag_names(scheduler: str) -> tuple[str, str, str]:
+    return SCHED_FLAG_NAMES.get(scheduler, GENERIC_SCHED_FLAGS)
+
+
+def sched_flags_to_bits(names: Iterable[str], scheduler: str) -> int:
+    bits = 0
+    known = sched_flag_names(scheduler)
+    for name in names:
+        if name in known:
+            bits |= SCHED_FLAG_BITS[known.index(name)]
+        elif name in GENERIC_SCHED_FLAGS:
+            bits |= SCHED_FLAG_BITS[GENERIC_SCHED_FLAGS.index(name)]
+        else:
+            valid = ", ".join(dict.fromkeys((*known, *GENERIC_SCHED_FLAGS)))
+            raise ValidationError(f"scheduler flag {name!r} is not valid for scheduler {scheduler} ({valid})")
+    return bits
+
+
+def sched_flags_from_bits(bits: int, scheduler: str) -> tuple[str, ...]:
+    names = sched_flag_names(scheduler)
+    return tuple(names[i] for i, bit in enumerate(SCHED_FLAG_BITS) if bits & bit)
+
+
+def format_addrport(address: str | None, port: int, family: str) -> str:
+    if family == "ipv6":
+        return f"[{address}]:{port}"
+    return f"{address}:{port}"
+
+
+# --- records ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class ServiceKey:
+    """What identifies a virtual service: protocol + address + port, or firewall mark + family."""
+
+    family: str
+    protocol: str | None = None
+    address: str | None = None
+    port: int | None = None
+    fwmark: int | None = None
+
+    @property
+    def is_fwmark(self) -> bool:
+        return self.fwmark is not None
+
+    def label(self) -> str:
+        """Human form, as ``ipvsadm -L`` shows it: ``TCP 192.0.2.1:80``, ``FWM 10``, ``FWM 10 IPv6``."""
+        if self.is_fwmark:
+            return f"FWM {self.fwmark}" + (" IPv6" if self.family == "ipv6" else "")
+        return f"{str(self.protocol).upper()} {format_addrport(self.address, int(self.port or 0), self.family)}"
+
+    def rule(self) -> str:
+        """The ``ipvsadm -S`` service selector: ``-t 192.0.2.1:80``, ``--sctp-service ...``, ``-f 10 -6``."""
+        if self.is_fwmark:
+            return f"-f {self.fwmark}" + (" -6" if self.family == "ipv6" else "")
+        switch = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}[str(self.protocol)]
+        return f"{switch} {format_addrport(self.address, int(self.port or 0), self.family)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.is_fwmark:
+            return {"fwmark": self.fwmark, "family": self.family}
+        return {"protocol": self.protocol, "address": self.address, "port": self.port, "family": self.family}
+
+
+@dataclass(frozen=True)
+class Service:
+    """A virtual service as the kernel holds it (normalized; HASHED masked off)."""
+
+    key: ServiceKey
+    scheduler: str = DEFAULT_SCHEDULER
+    scheduler_flags: tuple[str, ...] = ()
+    persistent: bool = False
+    persistence_timeout: int = 0
+    persistence_netmask: str | int = "255.255.255.255"
+    persistence_engine: str | None = None
+    one_packet: bool = False
+    stats: Mapping[str, int] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def flags(self) -> int:
+        bits = sched_flags_to_bits(self.scheduler_flags, self.scheduler)
+        if self.persistent:
+            bits |= SVC_F_PERSISTENT
+        if self.one_packet:
+            bits |= SVC_F_ONEPACKET
+        return bits
+
+    def as_dict(self) -> dict[str, Any]:
+        out = self.key.as_dict()
+        out.update(
+            scheduler=self.scheduler,
+            scheduler_flags=list(self.scheduler_flags),
+            persistent=self.persistent,
+            persistence_timeout=self.persistence_timeout if self.persistent else None,
+            persistence_netmask=self.persistence_netmask if self.persistent else None,
+            persistence_engine=self.persistence_engine,
+            one_packet=self.one_packet,
+        )
+        if self.stats is not None:
+            out["stats"] = dict(self.stats)
+        return out
+
+
+@dataclass(frozen=True)
+class Dest:
+    """A real server of one service (normalized)."""
+
+    address: str
+    port: int
+    family: str = "ipv4"
+    forwarding: str = "dr"
+    weight: int = 1
+    upper_threshold: int = 0
+    lower_threshold: int = 0
+    tunnel_type: str | None = None
+    tunnel_port: int | None = None
+    tunnel_checksum: str | None = None
+    active_connections: int = field(default=0, compare=False)
+    inactive_connections: int = field(default=0, compare=False)
+    persistent_connections: int = field(default=0, compare=False)
+    stats: Mapping[str, int] | None = field(default=None, compare=False, repr=False)
+
+    def label(self) -> str:
+        return format_addrport(self.address, self.port, self.family)
+
+    @property
+    def connections(self) -> int:
+        return self.active_connections + self.inactive_connections + self.persistent_connections
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "address": self.address,
+            "port": self.port,
+            "family": self.family,
+            "forwarding": self.forwarding,
+            "weight": self.weight,
+            "upper_threshold": self.upper_threshold,
+            "lower_threshold": self.lower_threshold,
+            "tunnel_type": self.tunnel_type,
+            "tunnel_port": self.tunnel_port,
+            "tunnel_checksum": self.tunnel_checksum,
+            "active_connections": self.active_connections,
+            "inactive_connections": self.inactive_connections,
+            "persistent_connections": self.persistent_connections,
+        }
+        if self.stats is not None:
+            out["stats"] = dict(self.stats)
+        return out
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    tcp: int = DEFAULT_TIMEOUTS["tcp"]
+    tcp_fin: int = DEFAULT_TIMEOUTS["tcp_fin"]
+    udp: int = DEFAULT_TIMEOUTS["udp"]
+
+    def as_dict(self) -> dict[str, int]:
+        return {"tcp": self.tcp, "tcp_fin": self.tcp_fin, "udp": self.udp}
+
+    def render(self) -> str:
+        """As ``ipvsadm -L --timeout`` prints it."""
+        return f"Timeout (tcp tcpfin udp): {self.tcp} {self.tcp_fin} {self.udp}"
+
+
+# --- building records from user input --------------------------------------------------------
+
+
+def service_key_from_params(params: Mapping[str, Any]) -> ServiceKey:
+    """Normalize and validate the identification options shared by the modules."""
+    fwmark = params.get("fwmark")
+    address = params.get("address")
+    if fwmark is not None:
+        if address is not None:
+            raise ValidationError(
+                f"a firewall-mark service is identified by fwmark and family; address {address} cannot be given with "
+                f"fwmark {fwmark}"
+            )
+        if params.get("port") is not None:
+            raise ValidationError(f"a firewall-mark service has no port; port cannot be given with fwmark {fwmark}")
+        if not 1 <= int(fwmark) <= MAX_U32:
+            raise ValidationError(f"firewall mark {fwmark} is not from 1 to 4294967295 (0 means no mark)")
+        family = params.get("family") or "ipv4"
+        if family not in FAMILIES:
+            raise ValidationError(f"family {family!r} is not ipv4 or ipv6")
+        return ServiceKey(family=family, fwmark=int(fwmark))
+    if address is None:
+        raise ValidationError("a service needs either address (with protocol and port) or fwmark")
+    family, addr = normalize_address(address, "service address")
+    if params.get("family") and params["family"] != family:
+        raise ValidationError(f"service address {addr} is {family}, not {params['family']}")
+    port = params.get("port")
+    if port is None:
+        raise ValidationError(f"service {addr} needs a port (0 for all ports, with persistence)")
+    port = int(port)
+    if not 0 <= port <= 65535:
+        raise ValidationError(f"service port {port} is not from 0 to 65535")
+    protocol = normalize_protocol(params.get("protocol") or "tcp")
+    return ServiceKey(family=family, protocol=protocol, address=addr, port=port)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What a task asks for: None means "not given" (keep the current value, or the default when new)."""
+
+    key: ServiceKey
+    scheduler: str | None = None
+    scheduler_flags: tuple[str, ...] | None = None
+    persistent: bool | None = None
+    persistence_timeout: int | None = None
+    persistence_netmask: str | int | None = None
+    persistence_engine: str | None = None
+    one_packet: bool | None = None
+
+
+def service_spec_from_params(params: Mapping[str, Any]) -> ServiceSpec:
+    key = service_key_from_params(params)
+    label = key.label()
+    netmask = params.get("persistence_netmask")
+    if netmask is not None:
+        try:
+            netmask = normalize_netmask(netmask, key.family)
+        except ValidationError as exc:
+            raise ValidationError(f"service {label}: {exc}") from None
+    timeout = params.get("persistence_timeout")
+    if timeout is not None and not 1 <= int(timeout) <= MAX_U32:
+        raise ValidationError(f"service {label}: persistence timeout {timeout} is not from 1 to 4294967295 seconds")
+    flags = params.get("scheduler_flags")
+    engine = params.get("persistence_engine")
+    persistent = params.get("persistent")
+    if persistent is False and (timeout is not None or netmask is not None or engine):
+        raise ValidationError(
+            f"service {label}: persistence_timeout, persistence_netmask and persistence_engine need persistent: true"
+        )
+    if persistent is None and timeout is not None:
+        persistent = True
+    scheduler = params.get("scheduler")
+    if scheduler is not None:
+        scheduler = str(scheduler).strip().lower()
+        if not scheduler or not scheduler.replace("_", "").isalnum():
+            raise ValidationError(f"service {label}: scheduler {params.get('scheduler')!r} is not a scheduler name")
+    return ServiceSpec(
+        key=key,
+        scheduler=scheduler,
+        scheduler_flags=tuple(dict.fromkeys(flags)) if flags is not None else None,
+        persistent=persistent,
+        persistence_timeout=int(timeout) if timeout is not None else None,
+        persistence_netmask=netmask,
+        persistence_engine=engine,
+        one_packet=params.get("one_packet"),
+    )
+
+
+def merge_service(current: Service | None, spec: ServiceSpec) -> Service:
+    """The service wanted: ``current`` with the settings ``spec`` names changed (defaults when new)."""
+    base = current or Service(key=spec.key, persistence_netmask=normalize_netmask(None, spec.key.family))
+    scheduler = spec.scheduler or base.scheduler
+    if spec.scheduler_flags is not None:
+        sched_flags = spec.scheduler_flags
+    elif scheduler != base.scheduler:
+        # The flags are bits: keep them, under the names the new scheduler gives them.
+        sched_flags = sched_flags_from_bits(sched_flags_to_bits(base.scheduler_flags, base.scheduler), scheduler)
+    else:
+        sched_flags = base.scheduler_flags
+    # Validate (and canonicalize the names of) the flags for this scheduler.
+    sched_flags = sched_flags_from_bits(sched_flags_to_bits(sched_flags, scheduler), scheduler)
+    persistent = base.persistent if spec.persistent is None else spec.persistent
+    if spec.persistence_timeout is not None:
+        timeout = spec.persistence_timeout
+    elif persistent and not base.persistent:
+        timeout = DEFAULT_PERSISTENCE_TIMEOUT
+    else:
+        timeout = base.persistence_timeout
+    netmask = base.persistence_netmask if spec.persistence_netmask is None else spec.persistence_netmask
+    engine = base.persistence_engine if spec.persistence_engine is None else (spec.persistence_engine or None)
+    one_packet = base.one_packet if spec.one_packet is None else spec.one_packet
+    target = replace(
+        base,
+        scheduler=scheduler,
+        scheduler_flags=sched_flags,
+        persistent=persistent,
+        persistence_timeout=timeout,
+        persistence_netmask=netmask,
+        persistence_engine=engine,
+        one_packet=one_packet,
+    )
+    validate_service(target)
+    return target
+
+
+def validate_service(svc: Service) -> None:
+    label = svc.key.label()
+    verb = "cannot configure service"
+    if not svc.key.is_fwmark and svc.key.port == 0 and not svc.persistent:
+        raise ValidationError(f"{verb} {label}: port 0 (all ports) is only valid for a persistent service")
+    if svc.persistent and not 1 <= svc.persistence_timeout <= MAX_U32:
+        raise ValidationError(f"{verb} {label}: persistence timeout {svc.persistence_timeout} is out of range")
+    if svc.persistence_engine and not svc.persistent:
+        raise ValidationError(f"{verb} {label}: a persistence engine needs persistent: true")
+    if svc.one_packet and not svc.key.is_fwmark and svc.key.protocol != "udp":
+        raise ValidationError(f"{verb} {label}: one-packet scheduling is only for UDP services")
+    if svc.persistence_engine and not svc.key.is_fwmark and svc.key.protocol != "udp":
+        raise ValidationError(
+            f"{verb} {label}: persistence engine {svc.persistence_engine} works with UDP services only"
+        )
+
+
+def service_changes(current: Service, target: Service) -> list[str]:
+    """Names of the settings that differ (only the ones that matter for the kernel state)."""
+    names = ["scheduler", "scheduler_flags", "persistent", "persistence_engine", "one_packet"]
+    if target.persistent or current.persistent:
+        names += ["persistence_timeout", "persistence_netmask"]
+    return [n for n in names if getattr(current, n) != getattr(target, n)]
+
+
+@dataclass(frozen=True)
+class DestSpec:
+    address: str
+    port: int | None = None
+    family: str = "ipv4"
+    forwarding: str | None = None
+    weight: int | None = None
+    upper_threshold: int | None = None
+    lower_threshold: int | None = None
+    tunnel_type: str | None = None
+    tunnel_port: int | None = None
+    tunnel_checksum: str | None = None
+
+
+def dest_spec_from_params(params: Mapping[str, Any], key: ServiceKey) -> DestSpec:
+    family, addr = normalize_address(params["address"], "real server address")
+    port = params.get("port")
+    weight = params.get("weight")
+    upper = params.get("upper_threshold")
+    lower = params.get("lower_threshold")
+    label = format_addrport(addr, port if port is not None else 0, family)
+    where = f"real server {label} of {key.label()}"
+    if port is not None and not 0 <= int(port) <= 65535:
+        raise ValidationError(f"{where}: port {port} is not from 0 to 65535")
+    if weight is not None and not 0 <= int(weight) <= MAX_WEIGHT:
+        raise ValidationError(f"{where}: weight {weight} is not from 0 to {MAX_WEIGHT}")
+    for name, value in (("upper threshold", upper), ("lower threshold", lower)):
+        if value is not None and not 0 <= int(value) <= MAX_U32:
+            raise ValidationError(f"{where}: {name} {value} is not from 0 to 4294967295")
+    forwarding = params.get("forwarding")
+    if forwarding is not None and forwarding not in FORWARDING:
+        raise ValidationError(f"{where}: forwarding {forwarding!r} is not dr, nat or tunnel")
+    tunnel_type = params.get("tunnel_type")
+    if tunnel_type is not None and tunnel_type not in TUNNEL_TYPES:
+        raise ValidationError(f"{where}: tunnel_type {tunnel_type!r} is not ipip, gue or gre")
+    tunnel_checksum = params.get("tunnel_checksum")
+    if tunnel_checksum is not None and tunnel_checksum not in TUNNEL_CSUM:
+        raise ValidationError(f"{where}: tunnel_checksum {tunnel_checksum!r} is not nocsum, csum or remcsum")
+    tunnel_port = params.get("tunnel_port")
+    if tunnel_port is not None and not 1 <= int(tunnel_port) <= 65535:
+        raise ValidationError(f"{where}: tunnel port {tunnel_port} is not from 1 to 65535")
+    if forwarding in ("dr", "nat") and (tunnel_type or tunnel_port is not None or tunnel_checksum):
+        raise ValidationError(f"{where}: tunnel options need forwarding: tunnel")
+    if family != key.family and forwarding != "tunnel":
+        raise ValidationError(f"{where}: an {family} real server of an {key.family} service needs forwarding: tunnel")
+    return DestSpec(
+        address=addr,
+        port=int(port) if port is not None else None,
+        family=family,
+        forwarding=forwarding,
+        weight=int(weight) if weight is not None else None,
+        upper_threshold=int(upper) if upper is not None else None,
+        lower_threshold=int(lower) if lower is not None else None,
+        tunnel_type=tunnel_type,
+        tunnel_port=int(tunnel_port) if tunnel_port is not None else None,
+        tunnel_checksum=tunnel_checksum,
+    )
+
+
+def dest_port(spec: DestSpec, key: ServiceKey) -> int:
+    """The port the kernel keys the real server by.
+
+    Direct routing and tunnelling cannot change the destination port: the packet reaches the
+    real server on the port the client used. As ipvsadm does, such a real server of a
+    protocol service gets the service port; of a firewall-mark service, port 0 unless given.
+    NAT real servers default to the service port (0 for firewall marks: keep the client's).
+    """
+    forwarding = spec.forwarding or "dr"
+    where = f"real server {spec.address} of {key.label()}"
+    if key.is_fwmark:
+        return spec.port if spec.port is not None else 0
+    if forwarding in ("dr", "tunnel"):
+        if spec.port is not None and spec.port != key.port:
+            raise ValidationError(
+                f"{where}: {forwarding} forwarding sends packets to the service port {key.port}; "
+                f"port {spec.port} is only possible with forwarding: nat"
+            )
+        return int(key.port or 0)
+    return spec.port if spec.port is not None else int(key.port or 0)
+
+
+def merge_dest(current: Dest | None, spec: DestSpec, key: ServiceKey) -> Dest:
+    port = current.port if current is not None else dest_port(spec, key)
+    base = current or Dest(address=spec.address, port=port, family=spec.family)
+    forwarding = spec.forwarding or base.forwarding
+    if current is not None and forwarding in ("dr", "tunnel") and not key.is_fwmark and base.port != key.port:
+        raise ValidationError(
+            f"cannot change real server {base.label()} of {key.label()} to {forwarding} forwarding: it would have "
+            f"to use the service port {key.port}; remove it and add it again"
+        )
+    if forwarding == "tunnel":
+        tunnel_type = spec.tunnel_type or base.tunnel_type or "ipip"
+        tunnel_checksum = spec.tunnel_checksum or base.tunnel_checksum or "nocsum"
+        tunnel_port = spec.tunnel_port if spec.tunnel_port is not None else base.tunnel_port
+        if tunnel_type != "gue":
+            tunnel_port = None
+        if tunnel_type == "ipip":
+            tunnel_checksum = None
+    else:
+        tunnel_type = tunnel_port = tunnel_checksum = None
+    target = replace(
+        base,
+        forwarding=forwarding,
+        weight=base.weight if spec.weight is None else spec.weight,
+        upper_threshold=base.upper_threshold if spec.upper_threshold is None else spec.upper_threshold,
+        lower_threshold=base.lower_threshold if spec.lower_threshold is None else spec.lower_threshold,
+        tunnel_type=tunnel_type,
+        tunnel_port=tunnel_port,
+        tunnel_checksum=tunnel_checksum,
+    )
+    validate_dest(target, key, "change" if current else "add")
+    return target
+
+
+def validate_dest(dest: Dest, key: ServiceKey, verb: str = "add") -> None:
+    where = f"cannot {verb} real server {dest.label()} {'to' if verb == 'add' else 'of'} {key.label()}"
+    if dest.upper_threshold and dest.lower_threshold > dest.upper_threshold:
+        raise ValidationError(
+            f"{where}: lower threshold above upper ({dest.lower_threshold} > {dest.upper_threshold})"
+        )
+    if dest.lower_threshold and not dest.upper_threshold:
+        raise ValidationError(f"{where}: lower threshold {dest.lower_threshold} needs an upper threshold")
+    if dest.forwarding == "tunnel" and dest.tunnel_type == "gue" and not dest.tunnel_port:
+        raise ValidationError(f"{where}: a GUE tunnel needs tunnel_port")
+    if not 0 <= dest.weight <= MAX_WEIGHT:
+        raise ValidationError(f"{where}: weight {dest.weight} is not from 0 to {MAX_WEIGHT}")
+
+
+def dest_changes(current: Dest, target: Dest) -> list[str]:
+    names = ["forwarding", "weight", "upper_threshold", "lower_threshold", "tunnel_type", "tunnel_port",
+             "tunnel_checksum"]
+    return [n for n in names if getattr(current, n) != getattr(target, n)]
+
+
+def find_dest(dests: Iterable[Dest], address: str, port: int | None) -> Dest | None:
+    for dest in dests:
+        if dest.address == address and (port is None or dest.port == port):
+            return dest
+    return None
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def render_service(svc: Service) -> str:
+    """One ``-A`` line exactly as ``ipvsadm -S -n`` prints it."""
+    parts = [f"-A {svc.key.rule()} -s {svc.scheduler}"]
+    if svc.persistent:
+        parts.append(f"-p {svc.persistence_timeout}")
+        if svc.key.family == "ipv4" and svc.persistence_netmask != "255.255.255.255":
+            parts.append(f"-M {svc.persistence_netmask}")
+        if svc.key.family == "ipv6" and svc.persistence_netmask != 128:
+            parts.append(f"-M {svc.persistence_netmask}")
+    if svc.persistence_engine:
+        parts.append(f"--pe {svc.persistence_engine}")
+    if svc.one_packet:
+        parts.append("-o")
+    if svc.scheduler_flags:  # ipvsadm 1.31 prints them last
+        parts.append("-b " + ",".join(svc.scheduler_flags))
+    return " ".join(parts)
+
+
+def render_dest(key: ServiceKey, dest: Dest, *, thresholds: bool = False) -> str:
+    """One ``-a`` line as ``ipvsadm -S -n`` prints it (``thresholds``: add ``-x``/``-y``, which it omits)."""
+    parts = [f"-a {key.rule()} -r {dest.label()} {FORWARDING_SWITCH[dest.forwarding]} -w {dest.weight}"]
+    if dest.forwarding == "tunnel" and dest.tunnel_type:
+        parts.append(f"--tun-type {dest.tunnel_type}")
+        if dest.tunnel_type == "gue" and dest.tunnel_port:
+            parts.append(f"--tun-port {dest.tunnel_port}")
+        if dest.tunnel_type != "ipip" and dest.tunnel_checksum:
+            parts.append(f"--tun-{dest.tunnel_checksum}")
+    if thresholds:
+        if dest.upper_threshold:
+            parts.append(f"-x {dest.upper_threshold}")
+        if dest.lower_threshold:
+            parts.append(f"-y {dest.lower_threshold}")
+    return " ".join(parts)
+
+
+def render_config(services: Iterable[tuple[Service, Iterable[Dest]]], *, thresholds: bool = False) -> list[str]:
+    """Sorted ``ipvsadm -S -n`` lines for a set of services and their real servers."""
+    lines: list[str] = []
+    for svc, dests in services:
+        lines.append(render_service(svc))
+        lines.extend(render_dest(svc.key, d, thresholds=thresholds) for d in dests)
+    return sorted(lines)
+
+
+def render_text(lines: Iterable[str]) -> str:
+    text = "\n".join(lines)
+    return text + "\n" if text else ""
+
+
+# --- /proc/net/ip_vs_conn -------------------------------------------------------------------
+
+
+def _proc_addr(text: str) -> tuple[str, str]:
+    if ":" in text:  # IPv6 rows print the address in its colon form
+        return "ipv6", str(ipaddress.IPv6Address(text))
+    return "ipv4", str(ipaddress.IPv4Address(int(text, 16)))
+
+
+def parse_ip_vs_conn(text: str) -> list[dict[str, Any]]:
+    """Parse ``/proc/net/ip_vs_conn`` into rows; persistence templates carry ``template: true``.
+
+    A template has client port 0. A firewall-mark template shows protocol ``IP`` and the
+    virtual address ``0.0.0.<mark>`` (its ``fwmark`` is filled in).
+    """
+    rows: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        cols = line.split()
+        if len(cols) < 9 or cols[0] == "Pro":
+            continue
+        proto, caddr, cport, vaddr, vport, daddr, dport, state, expires = cols[:9]
+        family, client = _proc_addr(caddr)
+        _, virtual = _proc_addr(vaddr)
+        _, dest = _proc_addr(daddr)
+        row: dict[str, Any] = {
+            "protocol": proto,
+            "family": family,
+            "client_address": client,
+            "client_port": int(cport, 16),
+            "virtual_address": virtual,
+            "virtual_port": int(vport, 16),
+            "dest_address": dest,
+            "dest_port": int(dport, 16),
+            "state": state,
+            "expires": int(expires),
+            "pe_name": cols[9] if len(cols) > 9 else None,
+            "pe_data": cols[10] if len(cols) > 10 else None,
+        }
+        row["template"] = row["client_port"] == 0
+        row["fwmark"] = None
+        if proto == "IP" and family == "ipv4":
+            row["fwmark"] = int(vaddr, 16)
+        rows.append(row)
+    return rows
+
+
+def timeouts_from_params(params: Mapping[str, Any]) -> dict[str, int]:
+    wanted: dict[str, int] = {}
+    for name in TIMEOUT_FIELDS:
+        value = params.get(name)
+        if value is None:
+            continue
+        if not 1 <= int(value) <= 2147483:  # the kernel stores them in jiffies (int, HZ up to 1000)
+            raise ValidationError(f"cannot set the {name} timeout to {value}: it must be from 1 to 2147483 seconds")
+        wanted[name] = int(value)
+    return wanted
+
+
+def merge_timeouts(current: Timeouts, wanted: Mapping[str, int]) -> Timeouts:
+    return replace(current, **dict(wanted))
+
+
+def record_fields(record: Any) -> list[str]:
+    return [f.name for f in fields(record)]

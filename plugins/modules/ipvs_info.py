@@ -1,0 +1,205 @@
+#!/usr/bin/python
+# Copyright (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ipvs_info
+short_description: Read the IPVS state - services, real servers, counters, timeouts, sysctls, connections
+version_added: 1.0.0
+description:
+  - Returns the IPVS virtual services with their real servers, flags, persistence settings and
+    counters; the connection timeouts; the C(net.ipv4.vs.*) sysctls; and the connection table of
+    C(/proc/net/ip_vs_conn) with persistence templates marked as such.
+  - Read-only; runs in check mode.
+author:
+  - lvs.ipvs contributors
+extends_documentation_fragment:
+  - lvs.ipvs.ipvs
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads, and does the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: The module never changes anything.
+options:
+  gather:
+    description: What to read.
+    type: list
+    elements: str
+    choices: [services, timeouts, sysctls, connections]
+    default: [services, timeouts, sysctls, connections]
+seealso:
+  - module: lvs.ipvs.ipvs_service
+  - module: lvs.ipvs.ipvs_real_server
+  - module: lvs.ipvs.ipvs_timeouts
+"""
+
+EXAMPLES = r"""
+- name: Read the whole IPVS state
+  lvs.ipvs.ipvs_info:
+  register: ipvs
+
+- name: Show the persistence templates (client port 0)
+  ansible.builtin.debug:
+    msg: "{{ ipvs.connections | selectattr('template') | list }}"
+
+- name: Only the services, cheaply
+  lvs.ipvs.ipvs_info:
+    gather: [services]
+  register: ipvs_services
+"""
+
+RETURN = r"""
+services:
+  description: The virtual services with their real servers and counters.
+  returned: when O(gather) contains V(services)
+  type: list
+  elements: dict
+  sample:
+    - protocol: tcp
+      address: 192.168.0.1
+      port: 80
+      family: ipv4
+      scheduler: wlc
+      scheduler_flags: []
+      persistent: true
+      persistence_timeout: 600
+      persistence_netmask: 255.255.255.255
+      persistence_engine: null
+      one_packet: false
+      rule: -A -t 192.168.0.1:80 -s wlc -p 600
+      stats: {conns: 3, inpkts: 20, outpkts: 0, inbytes: 1200, outbytes: 0, cps: 0, inpps: 0, outpps: 0, inbps: 0,
+              outbps: 0}
+      real_servers:
+        - address: 192.168.1.2
+          port: 80
+          family: ipv4
+          forwarding: dr
+          weight: 4
+          upper_threshold: 0
+          lower_threshold: 0
+          tunnel_type: null
+          tunnel_port: null
+          tunnel_checksum: null
+          active_connections: 1
+          inactive_connections: 0
+          persistent_connections: 1
+          rule: -a -t 192.168.0.1:80 -r 192.168.1.2:80 -g -w 4
+          stats: {conns: 3, inpkts: 20, outpkts: 0, inbytes: 1200, outbytes: 0, cps: 0, inpps: 0, outpps: 0,
+                  inbps: 0, outbps: 0}
+rules:
+  description: The services and real servers in sorted C(ipvsadm -S -n) lines.
+  returned: when O(gather) contains V(services)
+  type: list
+  elements: str
+  sample: ["-A -t 192.168.0.1:80 -s wlc -p 600", "-a -t 192.168.0.1:80 -r 192.168.1.2:80 -g -w 4"]
+timeouts:
+  description: The connection timeouts in seconds.
+  returned: when O(gather) contains V(timeouts)
+  type: dict
+  sample: {tcp: 900, tcp_fin: 120, udp: 300}
+sysctls:
+  description: The C(net.ipv4.vs.*) sysctls of the network namespace, by name (values as text).
+  returned: when O(gather) contains V(sysctls)
+  type: dict
+  sample: {expire_quiescent_template: "0", expire_nodest_conn: "0", conn_reuse_mode: "1", conntrack: "0"}
+connections:
+  description:
+    - The rows of C(/proc/net/ip_vs_conn). A persistence template has client port 0 and
+      RV(connections[].template=true); a firewall-mark template has protocol C(IP), virtual address
+      C(0.0.0.<mark>) and RV(connections[].fwmark) set.
+  returned: when O(gather) contains V(connections)
+  type: list
+  elements: dict
+  sample:
+    - protocol: TCP
+      family: ipv4
+      client_address: 10.77.1.101
+      client_port: 0
+      virtual_address: 10.77.1.250
+      virtual_port: 80
+      dest_address: 10.77.1.11
+      dest_port: 80
+      state: NONE
+      expires: 296
+      pe_name: null
+      pe_data: null
+      template: true
+      fwmark: null
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import LvsIpvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
+    HAS_PYROUTE2,
+    PYROUTE2_IMPORT_ERROR,
+    PYROUTE2_REQUIREMENT,
+    IpvsHandle,
+    read_conn_table,
+    read_sysctls,
+)
+from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
+    parse_ip_vs_conn,
+    render_config,
+    render_dest,
+    render_service,
+)
+
+
+def run(module: AnsibleModule) -> dict:
+    gather = set(module.params["gather"])
+    result: dict = {"changed": False}
+    if gather & {"services", "timeouts"}:
+        with IpvsHandle(module.run_command) as ipvs:
+            if "services" in gather:
+                config = ipvs.config()
+                services = []
+                for svc, dests in config:
+                    item = svc.as_dict()
+                    item["rule"] = render_service(svc)
+                    item["real_servers"] = []
+                    for dest in dests:
+                        d = dest.as_dict()
+                        d["rule"] = render_dest(svc.key, dest)
+                        item["real_servers"].append(d)
+                    services.append(item)
+                result["services"] = services
+                result["rules"] = render_config(config)
+            if "timeouts" in gather:
+                result["timeouts"] = ipvs.get_timeouts().as_dict()
+    if "sysctls" in gather:
+        result["sysctls"] = read_sysctls()
+    if "connections" in gather:
+        result["connections"] = parse_ip_vs_conn(read_conn_table())
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            gather=dict(
+                type="list",
+                elements="str",
+                choices=["services", "timeouts", "sysctls", "connections"],
+                default=["services", "timeouts", "sysctls", "connections"],
+            ),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_PYROUTE2 and set(module.params["gather"]) & {"services", "timeouts"}:
+        module.fail_json(msg=missing_required_lib(PYROUTE2_REQUIREMENT), exception=PYROUTE2_IMPORT_ERROR)
+    try:
+        result = run(module)
+    except LvsIpvsError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
