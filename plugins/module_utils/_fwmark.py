@@ -208,7 +208,7 @@ def parse_rules(text: str) -> list[ParsedRule]:
 
 # -- request -------------------------------------------------------------------------------
 def _port_key(port: str) -> tuple[int, int]:
-    lo, _, hi = port.partition(":")
+    lo, _sep, hi = port.partition(":")
     return int(lo), int(hi or lo)
 
 

@@ -23,8 +23,8 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._errors import BackendUna
 if t.TYPE_CHECKING:  # pragma: no cover - typing only, keeps module_utils importable on older targets
     from collections.abc import Callable
 
-    Runner = Callable[[list[str], str | None], tuple[int, str, str]]
-    Which = Callable[[str], str | None]
+    Runner = Callable[[list[str], t.Optional[str]], tuple[int, str, str]]
+    Which = Callable[[str], t.Optional[str]]
 
 _COMMANDS = {"ipv4": "iptables", "ipv6": "ip6tables"}
 

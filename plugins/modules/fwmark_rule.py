@@ -27,7 +27,7 @@ description:
   - The rules live in the running kernel only; to keep them over a reboot, save them with the system's
     iptables persistence (for example C(netfilter-persistent save)) or run the task at boot.
 author:
-  - lvs.ipvs contributors
+  - lvs.ipvs contributors (@lvs-ipvs)
 requirements:
   - C(iptables) (and C(ip6tables) for IPv6) with C(iptables-restore), nft or legacy backend, on the target.
 attributes:
