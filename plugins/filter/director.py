@@ -186,6 +186,10 @@ def _service(raw: Any, index: int, errors: list[str]) -> dict | None:
         real_servers.append({"address": str(addr), "port": int(rport or 0), "weight": int(weight),
                              "forwarding": forwarding})
     svc["real_servers"] = real_servers
+    if svc["kind"] == "fwmark":
+        svc["key"] = {"fwmark": svc["fwmark"], "family": family}
+    else:
+        svc["key"] = {"protocol": protocol, "address": str(vip), "port": svc["port"]}
     return svc
 
 
@@ -272,6 +276,48 @@ def director_fwmark_rules(services: list[dict], family: str = "ipv4", chains: li
     return "\n".join(["*mangle", *rules, "COMMIT"]) + "\n"
 
 
+def _info_key(entry: dict) -> tuple:
+    if entry.get("fwmark"):
+        return ("fwmark", int(entry["fwmark"]), entry.get("family", "ipv4"))
+    return (entry.get("protocol"), str(ipaddress.ip_address(entry["address"])), int(entry.get("port") or 0))
+
+
+def _plan_key(svc: dict) -> tuple:
+    if svc["kind"] == "fwmark":
+        return ("fwmark", svc["fwmark"], svc["family"])
+    return (svc["protocol"], svc["vip"], svc["port"])
+
+
+def director_compare(services: list[dict], info_services: list[dict]) -> dict:
+    """Compare the plan with ``lvs.ipvs.ipvs_info``'s services.
+
+    Returns ``existing`` (names of planned services the kernel has), ``extra_services`` (keys of kernel
+    services the plan does not describe, for ``director_purge``) and ``extra_real_servers`` (real servers of
+    described, present services that their ``real_servers`` list does not name).
+    """
+    planned = {_plan_key(s): s for s in services or []}
+    existing: list[str] = []
+    extra_services: list[dict] = []
+    extra_rs: list[dict] = []
+    for entry in info_services or []:
+        key = _info_key(entry)
+        svc = planned.get(key)
+        if svc is None:
+            ident = ({"fwmark": key[1], "family": key[2]} if key[0] == "fwmark"
+                     else {"protocol": key[0], "address": key[1], "port": key[2]})
+            extra_services.append(ident)
+            continue
+        existing.append(svc["name"])
+        if svc["state"] != "present":
+            continue
+        wanted = {(rs["address"], rs["port"]) for rs in svc["real_servers"]}
+        for rs in entry.get("real_servers") or []:
+            rkey = (str(ipaddress.ip_address(rs["address"])), int(rs.get("port") or 0))
+            if rkey not in wanted:
+                extra_rs.append({"service": svc["key"], "name": svc["name"], "address": rkey[0], "port": rkey[1]})
+    return {"existing": existing, "extra_services": extra_services, "extra_real_servers": extra_rs}
+
+
 def address_errors(addresses: Any, label: str = "addresses") -> list[str]:
     """One message per entry of ``addresses`` that is not a plain IPv4 or IPv6 address."""
     if not isinstance(addresses, list):
@@ -313,6 +359,7 @@ class FilterModule:
             "director_plan": director_plan,
             "director_ipvsadm_rules": director_ipvsadm_rules,
             "director_fwmark_rules": director_fwmark_rules,
+            "director_compare": director_compare,
             "address_errors": address_errors,
             "host_prefix": host_prefix,
             "ip_addresses": ip_addresses,
