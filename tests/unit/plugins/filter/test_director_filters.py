@@ -1,0 +1,117 @@
+# Copyright (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The director role's filters: validation messages and the boot-time renderings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible_collections.lvs.ipvs.plugins.filter import director as f
+
+RS = [{"address": "192.168.1.2", "weight": 4}, {"address": "192.168.1.3", "weight": 2, "forwarding": "dr"}]
+
+
+def plan(*services):
+    return f.director_plan(list(services))
+
+
+def test_three_modes_render_like_ipvsadm_save():
+    p = plan(
+        {"name": "web", "vip": "192.168.0.1", "ports": [80], "scheduler": "rr", "persistence_timeout": 300,
+         "real_servers": RS},
+        {"name": "all", "vip": "192.168.0.2", "ports": [0], "persistence_timeout": 600,
+         "persistence_netmask": "24", "real_servers": RS[:1]},
+        {"name": "shop", "vip": "192.168.0.3", "ports": [80, 443], "fwmark": 10, "scheduler": "rr",
+         "persistence_timeout": 3600, "real_servers": RS},
+    )
+    assert p["errors"] == []
+    assert f.director_ipvsadm_rules(p["services"]).splitlines() == [
+        "-A -t 192.168.0.1:80 -s rr -p 300",
+        "-a -t 192.168.0.1:80 -r 192.168.1.2:80 -g -w 4",
+        "-a -t 192.168.0.1:80 -r 192.168.1.3:80 -g -w 2",
+        "-A -t 192.168.0.2:0 -s wlc -p 600 -M 255.255.255.0",
+        "-a -t 192.168.0.2:0 -r 192.168.1.2:0 -g -w 4",
+        "-A -f 10 -s rr -p 3600",
+        "-a -f 10 -r 192.168.1.2:0 -g -w 4",
+        "-a -f 10 -r 192.168.1.3:0 -g -w 2",
+    ]
+    assert p["kernel_modules"] == ["ip_vs", "ip_vs_rr", "ip_vs_wlc"]
+    assert p["vips"] == ["192.168.0.1", "192.168.0.2", "192.168.0.3"]
+    assert f.director_fwmark_rules(p["services"]).splitlines() == [
+        "*mangle",
+        '-A PREROUTING -d 192.168.0.3/32 -p tcp -m tcp --dport 80 -m comment --comment "lvs.ipvs fwmark=10" '
+        "-j MARK --set-xmark 0xa/0xffffffff",
+        '-A PREROUTING -d 192.168.0.3/32 -p tcp -m tcp --dport 443 -m comment --comment "lvs.ipvs fwmark=10" '
+        "-j MARK --set-xmark 0xa/0xffffffff",
+        "COMMIT",
+    ]
+    assert f.director_fwmark_rules(p["services"], "ipv6") == "*mangle\nCOMMIT\n"
+
+
+def test_ipv6_service():
+    p = plan({"name": "v6", "vip": "2001:DB8::1", "ports": [443], "persistence_timeout": 60,
+              "persistence_netmask": 64, "real_servers": [{"address": "2001:db8::2"}]})
+    assert p["errors"] == []
+    assert f.director_ipvsadm_rules(p["services"]).splitlines() == [
+        "-A -t [2001:db8::1]:443 -s wlc -p 60 -M 64",
+        "-a -t [2001:db8::1]:443 -r [2001:db8::2]:443 -g -w 1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [
+        ({"name": "a", "vip": "192.168.0.300", "ports": [80]}, "vip '192.168.0.300' is not an IPv4 or IPv6 address"),
+        ({"name": "a", "vip": "192.168.0.0/24", "ports": [80]}, "is not an IPv4 or IPv6 address"),
+        ({"name": "a", "vip": "192.168.0.1", "ports": [0]}, "port 0 (persistent client, PCC) is only valid with"),
+        ({"name": "a", "vip": "192.168.0.1", "ports": [], "fwmark": 5}, "fwmark group 5 has no ports"),
+        ({"name": "a", "vip": "192.168.0.1", "ports": [80, 443]}, "need a fwmark to group them"),
+        ({"name": "a", "vip": "192.168.0.1", "ports": [80], "real_servers": [{"address": "2001:db8::2"}]},
+         "not of the same family"),
+        ({"name": "a", "vip": "192.168.0.1", "ports": [80], "real_servers": [{"address": "10.0.0.1", "weight": -1}]},
+         "weight -1 is not 0..65535"),
+        ({"name": "a", "vip": "192.168.0.1", "ports": [80], "persistence_netmask": "255.255.255.0"},
+         "persistence_netmask needs persistence_timeout"),
+    ],
+)
+def test_bad_service(service, message):
+    errors = plan(service)["errors"]
+    assert any(message in e and "director_services[a]" in e for e in errors), errors
+
+
+def test_two_services_one_mark_and_duplicates():
+    errors = plan(
+        {"name": "d", "vip": "192.168.0.1", "ports": [80, 443], "fwmark": 7},
+        {"name": "e", "vip": "192.168.0.2", "ports": [81], "fwmark": 7},
+        {"name": "x", "vip": "192.168.0.1", "ports": [22]},
+        {"name": "x", "vip": "192.168.0.1", "ports": [22]},
+    )["errors"]
+    assert "director_services: two services claim fwmark 7: d and e" in errors
+    assert "director_services: x and x describe the same virtual service" in errors
+    assert "director_services: the name 'x' is used by 2 services" in errors
+
+
+def test_compare_with_ipvs_info():
+    p = plan({"name": "shop", "vip": "192.168.0.3", "ports": [80, 443], "fwmark": 10, "persistence_timeout": 60,
+              "real_servers": RS[:1]})
+    info = [
+        {"fwmark": 10, "family": "ipv4", "real_servers": [{"address": "192.168.1.2", "port": 0},
+                                                          {"address": "192.168.1.9", "port": 0}]},
+        {"protocol": "tcp", "address": "192.168.0.9", "port": 25, "fwmark": None, "real_servers": []},
+    ]
+    cmp = f.director_compare(p["services"], info)
+    assert cmp["existing"] == ["shop"]
+    assert cmp["extra_services"] == [{"protocol": "tcp", "address": "192.168.0.9", "port": 25}]
+    assert cmp["extra_real_servers"] == [{"service": {"fwmark": 10, "family": "ipv4"}, "name": "shop",
+                                          "address": "192.168.1.9", "port": 0}]
+
+
+def test_address_helpers():
+    assert f.address_errors(["192.0.2.1", "2001:db8::1", "x"], "vips") == [
+        "vips: 'x' is not an IPv4 or IPv6 address (give the address without a prefix)"]
+    assert f.host_prefix("2001:DB8::10") == "2001:db8::10/128"
+    assert f.host_prefix("192.0.2.1") == "192.0.2.1/32"
+    links = [{"addr_info": [{"local": "127.0.0.1", "prefixlen": 8}, {"local": "2001:DB8::10", "prefixlen": 128}]}]
+    assert f.ip_addresses(json.dumps(links)) == ["127.0.0.1/8", "2001:db8::10/128"]
