@@ -367,6 +367,20 @@ class IpvsHandle:
             return sock
         raise BackendUnavailableError(f"IPVS is not available: generic netlink family IPVS not found ({error})")
 
+    def check_scheduler(self, svc: Service) -> None:
+        """Without changing anything, fail as an add would when the scheduler cannot be had (for check mode)."""
+        for name in (f"ip_vs_{svc.scheduler}", f"ip_vs_pe_{svc.persistence_engine}" if svc.persistence_engine else ""):
+            if not name or os.path.isdir(f"/sys/module/{name}") or self._run is None:
+                continue
+            rc, out, err = self._run(["modprobe", "-n", name])
+            if rc != 0:
+                reason = _service_reason(errno_mod.ENOENT, svc.key.label(), svc.scheduler, svc.persistence_engine)
+                why = (err or out).strip()
+                raise KernelError(
+                    f"cannot configure service {svc.key.label()}: {reason}" + (f" ({why})" if why else ""),
+                    errno_mod.ENOENT,
+                )
+
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()

@@ -258,6 +258,9 @@ def run(module: AnsibleModule) -> dict:
         if module._diff:
             before = render_service(current) + "\n" if current is not None else ""
             result["diff"] = {"before": before, "after": render_service(target) + "\n"}
+        if result["changed"] and module.check_mode and (current is None or "scheduler" in result["changes"]
+                                                       or "persistence_engine" in result["changes"]):
+            ipvs.check_scheduler(target)
         if result["changed"] and not module.check_mode:
             if current is None:
                 ipvs.add_service(target)

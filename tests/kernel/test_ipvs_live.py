@@ -1,0 +1,92 @@
+# Copyright (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""With real connections through a DR lab: edits keep live persistence templates, ipvs_info
+shows them, and a drain waits for them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from _ipvs_helpers import apply
+from conftest import Netns
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from ansible_collections.lvs.ipvs.plugins.module_utils._model import parse_ip_vs_conn
+from drlab import DrLab
+
+
+def _templates(director: Netns, port: int = 80) -> list[dict]:
+    return [r for r in parse_ip_vs_conn(director.proc("net/ip_vs_conn")) if r["template"] and r["virtual_port"] == port]
+
+
+def test_edits_keep_the_live_persistence_template(run_module):
+    with DrLab("ipvstpl", real_servers=2, clients=1, ports=(80,)) as lab:
+        director = Netns(lab.director.ns)
+        svc = {"address": lab.vip, "port": 80}
+        apply(run_module, director, "ipvs_service", {**svc, "scheduler": "rr", "persistence_timeout": 600})
+        for rs in lab.rs:
+            apply(run_module, director, "ipvs_real_server", {"service": svc, "address": rs.ip, "weight": 1})
+        first = lab.request("client1", 80)
+        assert first.startswith("rs"), first
+        (template,) = _templates(director)
+        ident = (template["client_address"], template["dest_address"])
+        assert template["client_port"] == 0 and template["client_address"] == lab.hosts["client1"].ip
+
+        edits = [
+            ("ipvs_service", {**svc, "scheduler": "wlc"}),
+            ("ipvs_service", {**svc, "persistence_timeout": 900}),
+            ("ipvs_service", {**svc, "persistence_netmask": "255.255.255.0"}),
+            ("ipvs_real_server", {"service": svc, "address": template["dest_address"], "weight": 5}),
+        ]
+        for module, args in edits:
+            res = run_module(director, module, args)
+            assert res.changed and not res.failed, res.result
+            left = [(t["client_address"], t["dest_address"]) for t in _templates(director)]
+            assert ident in left, f"{module} {args} lost the persistence template {ident}: {left}"
+        assert director.ipvsadm_save()[0] == f"-A -t {lab.vip}:80 -s wlc -p 900 -M 255.255.255.0"
+        # The client still lands on the real server its template names.
+        assert lab.request("client1", 80) == first
+
+
+def test_info_and_drain_with_live_connections(run_module):
+    with DrLab("ipvsinfo", real_servers=2, clients=1, ports=(80,)) as lab:
+        director = Netns(lab.director.ns)
+        svc = {"address": lab.vip, "port": 80}
+        apply(run_module, director, "ipvs_service", {**svc, "scheduler": "rr", "persistence_timeout": 600})
+        for rs in lab.rs:
+            apply(run_module, director, "ipvs_real_server", {"service": svc, "address": rs.ip, "weight": 2})
+        answer = lab.request("client1", 80)
+        assert answer.startswith("rs"), answer
+        busy_ip = lab.hosts[answer].ip
+        idle_ip = next(rs.ip for rs in lab.rs if rs.ip != busy_ip)
+
+        info = run_module(director, "ipvs_info", {}, check_mode=True)
+        assert not info.failed and not info.changed, info.result
+        r = info.result
+        assert r["rules"] == director.ipvsadm_save()
+        assert r["timeouts"] == {"tcp": 900, "tcp_fin": 120, "udp": 300}
+        assert r["sysctls"]["expire_quiescent_template"] == "0"
+        templates = [c for c in r["connections"] if c["template"]]
+        assert [(t["client_address"], t["client_port"], t["dest_address"]) for t in templates] == [
+            (lab.hosts["client1"].ip, 0, busy_ip)]
+        assert any(not c["template"] and c["client_port"] != 0 for c in r["connections"])
+        (service,) = r["services"]
+        dests = {d["address"]: d for d in service["real_servers"]}
+        assert dests[busy_ip]["persistent_connections"] == 1
+        assert service["stats"]["conns"] >= 1
+
+        # The idle real server drains at once and is removed.
+        res = run_module(director, "ipvs_real_server",
+                         {"service": svc, "address": idle_ip, "state": "absent", "drain": True, "drain_timeout": 30})
+        assert res.changed and not res.failed and res.result["drained"], res.result
+        assert not any(idle_ip in line for line in director.ipvsadm_save())
+
+        # The busy one keeps its template: the deadline passes, it stays with weight 0 and the task says why.
+        res = run_module(director, "ipvs_real_server",
+                         {"service": svc, "address": busy_ip, "state": "absent", "drain": True, "drain_timeout": 2})
+        assert res.failed and res.changed, res.result
+        assert res.result["left"]["persistent"] == 1
+        assert f"real server {busy_ip}:80 of TCP {lab.vip}:80 still has" in res.msg
+        assert f"-a -t {lab.vip}:80 -r {busy_ip}:80 -g -w 0" in director.ipvsadm_save()
