@@ -686,8 +686,8 @@ def parse_ip_vs_conn(text: str) -> list[dict[str, Any]]:
             continue
         proto, caddr, cport, vaddr, vport, daddr, dport, state, expires = cols[:9]
         family, client = _proc_addr(caddr)
-        _, virtual = _proc_addr(vaddr)
-        _, dest = _proc_addr(daddr)
+        virtual = _proc_addr(vaddr)[1]
+        dest = _proc_addr(daddr)[1]
         row: dict[str, Any] = {
             "protocol": proto,
             "family": family,

@@ -15,7 +15,7 @@ description:
     C(/proc/net/ip_vs_conn) with persistence templates marked as such.
   - Read-only; runs in check mode.
 author:
-  - lvs.ipvs contributors
+  - lvs.ipvs contributors (@lvs-ipvs)
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
 attributes:
@@ -24,6 +24,7 @@ attributes:
     description: The module only reads, and does the same in check mode.
   diff_mode:
     support: none
+    description: The module changes nothing, so it has no diff.
   idempotent:
     support: full
     description: The module never changes anything.
@@ -112,8 +113,8 @@ sysctls:
 connections:
   description:
     - The rows of C(/proc/net/ip_vs_conn). A persistence template has client port 0 and
-      RV(connections[].template=true); a firewall-mark template has protocol C(IP), virtual address
-      C(0.0.0.<mark>) and RV(connections[].fwmark) set.
+      C(template=true); a firewall-mark template has protocol C(IP), virtual address
+      C(0.0.0.<mark>) and C(fwmark) set.
   returned: when O(gather) contains V(connections)
   type: list
   elements: dict

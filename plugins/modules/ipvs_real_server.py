@@ -17,7 +17,7 @@ description:
     waits until the real server's active, inactive and persistent connections are gone, up to
     O(drain_timeout) seconds, and only then removes it.
 author:
-  - lvs.ipvs contributors
+  - lvs.ipvs contributors (@lvs-ipvs)
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
 attributes:

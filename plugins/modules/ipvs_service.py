@@ -17,7 +17,7 @@ description:
     connections and persistence templates survive an edit.
   - Real servers are managed with M(lvs.ipvs.ipvs_real_server).
 author:
-  - lvs.ipvs contributors
+  - lvs.ipvs contributors (@lvs-ipvs)
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
 attributes:
@@ -258,8 +258,8 @@ def run(module: AnsibleModule) -> dict:
         if module._diff:
             before = render_service(current) + "\n" if current is not None else ""
             result["diff"] = {"before": before, "after": render_service(target) + "\n"}
-        if result["changed"] and module.check_mode and (current is None or "scheduler" in result["changes"]
-                                                       or "persistence_engine" in result["changes"]):
+        new_modules = current is None or {"scheduler", "persistence_engine"} & set(result["changes"])
+        if module.check_mode and new_modules:
             ipvs.check_scheduler(target)
         if result["changed"] and not module.check_mode:
             if current is None:

@@ -14,7 +14,7 @@ description:
   - Only the timeouts given are changed; the others keep their values.
   - The kernel's defaults are 900 (tcp), 120 (tcp_fin) and 300 (udp) seconds.
 author:
-  - lvs.ipvs contributors
+  - lvs.ipvs contributors (@lvs-ipvs)
 extends_documentation_fragment:
   - lvs.ipvs.ipvs
 attributes:

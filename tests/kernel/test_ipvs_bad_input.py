@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from _ipvs_helpers import VIP, apply, fails
+from conftest import Netns, run_module_in, sh
 
 SVC = {"protocol": "tcp", "address": VIP, "port": 80}
 
@@ -46,12 +49,25 @@ CASES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def director(ipvs_kernel):
+    """One namespace for every case: bad input must leave it as it was, which each case checks."""
+    ns = Netns(f"lvs-bad-{os.getpid()}")
+    sh(["ip", "netns", "add", ns.name])
+    try:
+        ns.run("ip link set lo up")
+        apply(run_module_in, ns, "ipvs_service", {**SVC, "scheduler": "rr", "persistence_timeout": 300})
+        apply(run_module_in, ns, "ipvs_real_server",
+              {"service": SVC, "address": "192.168.1.9", "upper_threshold": 100, "lower_threshold": 50})
+        yield ns
+    finally:
+        sh(["ip", "netns", "del", ns.name], check=False)
+
+
 @pytest.mark.parametrize(("module", "args", "needles"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("check_mode", [False, True], ids=["apply", "check"])
-def test_bad_input_fails_clearly_and_changes_nothing(module, args, needles, check_mode, netns, run_module):  # noqa: PLR0917
-    apply(run_module, netns, "ipvs_service", {**SVC, "scheduler": "rr", "persistence_timeout": 300})
-    apply(run_module, netns, "ipvs_real_server",
-          {"service": SVC, "address": "192.168.1.9", "upper_threshold": 100, "lower_threshold": 50})
-    before_timeouts = netns.ipvsadm_timeouts()
-    fails(run_module, netns, module, args, *needles, check_mode=check_mode)
-    assert netns.ipvsadm_timeouts() == before_timeouts
+def test_bad_input_fails_clearly_and_changes_nothing(module, args, needles, check_mode, director):
+    before_timeouts = director.ipvsadm_timeouts()
+    fails(run_module_in, director, module, args, *needles, check_mode=check_mode)
+    assert director.ipvsadm_timeouts() == before_timeouts
+    assert len(director.ipvsadm_save()) == 2

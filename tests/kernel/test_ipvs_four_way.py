@@ -79,7 +79,10 @@ def test_real_server_add_edit_each_setting_and_remove(netns, run_module):
     four_way(run_module, ns, "ipvs_real_server", {**rs, "weight": 0})
     assert f"-a -t {VIP}:80 -r 192.168.1.2:80 -g -w 0" in ns.ipvsadm_save()
     four_way(run_module, ns, "ipvs_real_server", {**rs, "weight": 65535})
-    thresholds = lambda: (ns.ipvsadm_save(), ns.run("ipvsadm -Ln --thresholds"))  # noqa: E731
+
+    def thresholds():
+        return ns.ipvsadm_save(), ns.run("ipvsadm -Ln --thresholds")
+
     four_way(run_module, ns, "ipvs_real_server", {**rs, "upper_threshold": 100, "lower_threshold": 10},
              view=thresholds)
     assert _thresholds(ns, "192.168.1.2:80") == ("100", "10")

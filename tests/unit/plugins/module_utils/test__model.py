@@ -96,8 +96,8 @@ def test_service_keys():
     ("params", "needle"),
     [({"fwmark": 0}, "firewall mark 0"), ({"fwmark": 10, "address": VIP}, "cannot be given with fwmark"),
      ({"fwmark": 10, "port": 80}, "no port"), ({"address": VIP}, "needs a port"), ({}, "either address"),
-     ({"address": VIP, "port": 70000}, "port 70000"), ({"address": "2001:db8::1", "port": 1, "family": "ipv4"},
-                                                         "is ipv6, not ipv4")],
+     ({"address": VIP, "port": 70000}, "port 70000"),
+     ({"address": "2001:db8::1", "port": 1, "family": "ipv4"}, "is ipv6, not ipv4")],
 )
 def test_bad_service_keys(params, needle):
     with pytest.raises(ValidationError, match=needle):
