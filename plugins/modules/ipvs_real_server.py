@@ -255,9 +255,12 @@ POLL_INTERVAL = 1.0
 
 def find_current(dests: list[Dest], spec: DestSpec, key: ServiceKey) -> Dest | None:
     same_address = [d for d in dests if d.address == spec.address]
-    if spec.port is None and spec.forwarding is None and len(same_address) == 1:
-        return same_address[0]
-    port = dest_port(spec, key)
+    if spec.port is None:
+        if spec.forwarding is None and len(same_address) == 1:
+            return same_address[0]
+        port = dest_port(spec, key)
+    else:
+        port = spec.port
     for dest in same_address:
         if dest.port == port:
             return dest
@@ -293,6 +296,8 @@ def run(module: AnsibleModule) -> dict:
     key = service_key_from_params(p["service"])
     spec = dest_spec_from_params(p, key)
     state = p["state"]
+    if spec.forwarding in ("dr", "tunnel"):
+        dest_port(spec, key)  # a port the forwarding cannot use is an error before IPVS is asked
     result: dict = {"changed": False, "changes": [], "real_server": None, "rule": ""}
     with IpvsHandle(module.run_command) as ipvs:
         if ipvs.find_service(key) is None:
