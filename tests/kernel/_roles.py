@@ -90,6 +90,7 @@ class RoleLab:
             "ansible_connection": "local",
             "ansible_become": False,
             "ansible_python_interpreter": self.interpreter(name),
+            "ansible_module_compression": "ZIP_STORED",  # no deflate per module under emulation
         }
         if name == "director":
             out.update(director_state_dir=str(base / "lvs-ipvs"), director_systemd_unit_dir=str(base / "systemd"))
@@ -113,17 +114,25 @@ class RoleLab:
             text = text.replace(example, rs.ip)
         return text
 
-    def inventory(self, example: str, *, edit=None, name: str | None = None) -> Path:
-        """Write the example inventory ``example`` (ppc, pcc, fwmark) for this lab; ``edit(data)`` may change it."""
+    def hosts(self, example: str, *, edit=None) -> dict[str, dict[str, dict]]:
+        """The example inventory ``example`` (ppc, pcc, fwmark) for this lab, flattened to host variables.
+
+        Returns ``{"directors": {host: vars}, "real_servers": {host: vars}}`` with host names prefixed by
+        ``example``, so that several labs can be driven by one ansible-playbook run.
+        ``edit(vars)`` may change the inventory's variables first.
+        """
         data = yaml.safe_load(self.localize((INVENTORIES / f"{example}.yml").read_text()))
-        children = data["all"]["children"]
-        children["directors"]["hosts"] = {"director": self.host_vars("director")}
-        children["real_servers"]["hosts"] = {f"rs{i}": self.host_vars(f"rs{i}") for i in (1, 2)}
+        common = data["all"]["vars"]
         if edit is not None:
-            edit(data)
-        path = self.scratch / f"{name or example}.yml"
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
+            edit(common)
+        return {
+            "directors": {f"{example}-director": {**common, **self.host_vars("director")}},
+            "real_servers": {f"{example}-rs{i}": {**common, **self.host_vars(f"rs{i}")} for i in (1, 2)},
+        }
+
+    def inventory(self, example: str, *, edit=None, name: str | None = None) -> Path:
+        """A one-lab inventory file (see :meth:`hosts`)."""
+        return write_inventory(self.scratch / f"{name or example}.yml", [self.hosts(example, edit=edit)])
 
     def env(self, collections: tuple[Path, ...] = ()) -> dict[str, str]:
         env = dict(os.environ)
@@ -134,6 +143,7 @@ class RoleLab:
             ANSIBLE_LOCAL_TEMP=str(tmp / "local"),
             ANSIBLE_REMOTE_TMP=str(tmp / "remote"),
             ANSIBLE_NOCOLOR="1",
+            ANSIBLE_PIPELINING="1",  # fewer file copies per task: Python is slow under emulation
             ANSIBLE_RETRY_FILES_ENABLED="0",
             ANSIBLE_DEPRECATION_WARNINGS="0",
             PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
@@ -145,7 +155,7 @@ class RoleLab:
         """Run ansible-playbook (site.yml unless ``playbook``, a path or a collection playbook's FQCN)."""
         cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), playbook or str(PLAYBOOKS / "site.yml"), *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env(collections), cwd=self.scratch,
-                              check=False, timeout=1800)
+                              check=False, timeout=5400)
         return PlaybookRun(proc.returncode, proc.stdout + proc.stderr)
 
     # -- views of the state, from independent tools -------------------------------------------
@@ -167,6 +177,18 @@ class RoleLab:
                              "net.ipv4.conf.eth0.arp_ignore net.ipv4.conf.eth0.arp_announce").strip(),
             "lo": sorted(re.findall(r"inet6? (\S+)", h.run("ip addr show dev lo"))),
         }
+
+
+def write_inventory(path: Path, parts: list[dict[str, dict[str, dict]]]) -> Path:
+    """Write an inventory with the groups directors and real_servers made of ``parts``."""
+    groups: dict[str, dict] = {"directors": {}, "real_servers": {}}
+    for part in parts:
+        for group, hosts in part.items():
+            groups[group].update(hosts)
+    data = {"all": {"children": {g: {"hosts": h} for g, h in groups.items()}}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def strip_comment(rule: str) -> str:

@@ -3,12 +3,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The roles through playbooks/site.yml and the example inventories, on a kernel with IPVS.
 
-For each persistence mode (PPC, PCC, firewall marks) the site playbook runs against a DR lab of
-namespaces (a director, two real servers); the state it leaves is compared with what the hand-typed
-seed commands leave (``ipvsadm -Sn``, ``iptables -t mangle -S``, ``sysctl``, ``ip addr``); a second
-run must change nothing. The firewall-mark case also checks ``--check --diff`` on a changed
-inventory, the boot-time restore path, the shared certificate and real packets.
-ansible-playbook is slow under emulation, so each test batches several checks.
+Three DR labs of namespaces (a director and two real servers each) stand for three clusters, one per
+example inventory: PPC, PCC and firewall marks. ansible-playbook is slow under emulation, so ONE run
+of site.yml sets up all three (their hosts side by side in one inventory, each with its example's
+variables), a second run must change nothing, and a ``--check --diff`` run on a changed firewall-mark
+inventory must report the change and alter nothing. The state is compared with what the hand-typed
+seed commands leave (``ipvsadm -Sn``, ``iptables -t mangle -S``, ``sysctl``, ``ip addr``); the boot-time
+restore path, the shared certificate, real packets and use of a role from another collection follow.
 """
 
 from __future__ import annotations
@@ -18,25 +19,50 @@ import shlex
 import stat
 import subprocess
 import textwrap
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
-from _roles import RoleLab, seed_state, strip_comment
+import pytest
+from _roles import PlaybookRun, RoleLab, seed_state, strip_comment, write_inventory
 
 SCRATCH = Path(os.environ.get("BED_OUT") or "/tmp") / "roles"
+EXAMPLES = ("ppc", "pcc", "fwmark")
 
 
-def _ok(run) -> None:
+def _ok(run: PlaybookRun) -> None:
     assert run.rc == 0 and run.failed() == 0, run.out[-6000:]
 
 
-def _apply_twice(rl: RoleLab, inventory: Path) -> None:
-    first = rl.playbook(inventory)
-    _ok(first)
-    assert first.changed() > 0, first.out[-3000:]
-    second = rl.playbook(inventory)
-    _ok(second)
-    assert second.changed() == 0, "second run changed something:\n" + "\n".join(
-        line for line in second.out.splitlines() if line.startswith("changed")) + second.out[-3000:]
+def _ppc_timeouts(common: dict) -> None:
+    # The PPC example plus connection timeouts, to cover director_timeouts (seed: ipvsadm --set 300 60 100).
+    common["director_timeouts"] = {"tcp": 300, "tcp_fin": 60, "udp": 100}
+
+
+class Cluster:
+    """The three labs and the results of the site.yml runs."""
+
+    def __init__(self, labs: dict[str, RoleLab]) -> None:
+        self.labs = labs
+        self.inventory = write_inventory(SCRATCH / "site.yml.inventory.yml", [
+            labs["ppc"].hosts("ppc", edit=_ppc_timeouts),
+            labs["pcc"].hosts("pcc"),
+            labs["fwmark"].hosts("fwmark"),
+        ])
+        any_lab = labs["ppc"]
+        self.playbook = any_lab.playbook
+        self.first: PlaybookRun | None = None
+        self.second: PlaybookRun | None = None
+
+
+@pytest.fixture(scope="module")
+def cluster(ipvs_kernel) -> Iterator[Cluster]:
+    with ExitStack() as stack:
+        labs = {ex: stack.enter_context(RoleLab(f"r{ex[:3]}", SCRATCH / ex, ports=(80, 443, 22))) for ex in EXAMPLES}
+        c = Cluster(labs)
+        c.first = c.playbook(c.inventory)
+        c.second = c.playbook(c.inventory) if c.first.rc == 0 else None
+        yield c
 
 
 def _check_real_servers(rl: RoleLab) -> None:
@@ -62,23 +88,139 @@ def _check_director_common(rl: RoleLab) -> dict:
     return state
 
 
-def _reboot_path(rl: RoleLab) -> None:
-    """Wipe what a reboot wipes, run the restore scripts the units run, and compare."""
+def test_first_run_applies(cluster):
+    _ok(cluster.first)
+    recap = cluster.first.recap()
+    assert len(recap) == 9, recap
+    assert all(stats["changed"] > 0 for stats in recap.values()), recap
+
+
+def test_ppc_matches_seeds(cluster, make_netns):
+    rl = cluster.labs["ppc"]
+    vip, (rs1, rs2) = rl.lab.vip, [h.ip for h in rl.lab.rs]
+    seed = seed_state(make_netns, [
+        f"ipvsadm -A -t {vip}:80 -s rr -p 300",
+        f"ipvsadm -a -t {vip}:80 -r {rs1}:80 -g -w 1",
+        f"ipvsadm -a -t {vip}:80 -r {rs2}:80 -g -w 1",
+        f"ipvsadm -A -t {vip}:22 -s rr -p 300",
+        f"ipvsadm -a -t {vip}:22 -r {rs1}:22 -g -w 1",
+        f"ipvsadm -a -t {vip}:22 -r {rs2}:22 -g -w 1",
+        "ipvsadm --set 300 60 100",
+    ])
+    state = _check_director_common(rl)
+    assert state["ipvs"] == seed["ipvs"]
+    assert state["timeouts"] == seed["timeouts"]
+    assert state["mangle"] == []
+    _check_real_servers(rl)
+
+
+def test_pcc_matches_seeds(cluster, make_netns):
+    rl = cluster.labs["pcc"]
+    vip, (rs1, rs2) = rl.lab.vip, [h.ip for h in rl.lab.rs]
+    seed = seed_state(make_netns, [
+        f"ipvsadm -A -t {vip}:0 -s rr -p 600",
+        f"ipvsadm -a -t {vip}:0 -r {rs1}:0 -g -w 1",
+        f"ipvsadm -a -t {vip}:0 -r {rs2}:0 -g -w 1",
+    ])
+    state = _check_director_common(rl)
+    assert state["ipvs"] == seed["ipvs"]
+    assert state["mangle"] == []
+    _check_real_servers(rl)
+
+
+def test_fwmark_matches_seeds(cluster, make_netns):
+    rl = cluster.labs["fwmark"]
+    vip, (rs1, rs2) = rl.lab.vip, [h.ip for h in rl.lab.rs]
+    seed = seed_state(make_netns, [
+        f"iptables -w -t mangle -A PREROUTING -d {vip} -p tcp --dport 80 -j MARK --set-mark 10",
+        f"iptables -w -t mangle -A PREROUTING -d {vip} -p tcp --dport 443 -j MARK --set-mark 10",
+        "ipvsadm -A -f 10 -s rr -p 3600",
+        f"ipvsadm -a -f 10 -r {rs1}:0 -g -w 1",
+        f"ipvsadm -a -f 10 -r {rs2}:0 -g -w 1",
+    ])
+    state = _check_director_common(rl)
+    assert state["ipvs"] == seed["ipvs"]
+    # The role's rules carry the comment that marks them as lvs.ipvs's; otherwise they are the seeds.
+    assert sorted(map(strip_comment, state["mangle"])) == seed["mangle"]
+    _check_real_servers(rl)
+
+
+def _fingerprint(path: Path) -> str:
+    return subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", str(path)],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_shared_certificate(cluster):
+    rl = cluster.labs["fwmark"]
+    prints = set()
+    for name in ("rs1", "rs2"):
+        ssl = rl.host_dir(name) / "ssl"
+        prints.add(_fingerprint(ssl / "certs" / "shop.crt"))
+        key = (ssl / "private" / "shop.key").stat()
+        assert stat.S_IMODE(key.st_mode) == 0o600 and key.st_uid == 0
+    assert prints == {_fingerprint(rl.tls_gen / "shop.example.com.crt")}, prints
+    assert "BEGIN" not in cluster.first.out  # the key never shows up in the output
+
+
+def test_second_run_changes_nothing(cluster):
+    assert cluster.second is not None, "the first run failed"
+    _ok(cluster.second)
+    assert cluster.second.changed() == 0, "\n".join(
+        line for line in cluster.second.out.splitlines() if line.startswith(("changed", "TASK"))
+    ) + cluster.second.out[-3000:]
+
+
+def test_fwmark_packets_stick_across_80_and_443(cluster):
+    rl = cluster.labs["fwmark"]
+    rl.lab.start_servers()
+    answers = [rl.lab.request("client1", port) for port in (80, 443, 80, 443)]
+    assert len(set(answers)) == 1 and answers[0] in {"rs1", "rs2"}, answers
+
+
+def test_check_diff_on_changed_inventory(cluster):
+    """--check --diff with port 8443 added to the shop and rs2's weight 3: reported, nothing altered."""
+    rl = cluster.labs["fwmark"]
+
+    def grow(common):
+        shop = common["director_services"][0]
+        shop["ports"].append(8443)
+        shop["real_servers"][1]["weight"] = 3
+
+    inv = write_inventory(SCRATCH / "fwmark-changed.yml", [rl.hosts("fwmark", edit=grow)])
+    state_dir = rl.host_dir("director") / "lvs-ipvs"
+    files = {p: p.read_text() for p in state_dir.iterdir() if p.is_file()}
+    before = rl.director_state()
+    rs_before = {name: rl.rs_state(name) for name in ("rs1", "rs2")}
+    check = rl.playbook(inv, "--check", "--diff")
+    _ok(check)
+    assert check.recap()["fwmark-director"]["changed"] > 0, check.out[-3000:]
+    assert "--dport 8443" in check.out and "-w 3" in check.out, check.out[-6000:]
+    assert rl.director_state() == before
+    assert {p: p.read_text() for p in files} == files
+    assert {name: rl.rs_state(name) for name in ("rs1", "rs2")} == rs_before
+
+
+@pytest.mark.parametrize("example", ["ppc", "fwmark"])
+def test_reboot_path(cluster, example):
+    """Wipe what a reboot wipes, run the restore scripts the units run, and the state is back."""
+    rl = cluster.labs[example]
     director, before = rl.lab.director, rl.director_state()
     rs_before = {name: rl.rs_state(name) for name in ("rs1", "rs2")}
+    unit_dir = rl.host_dir("director") / "systemd"
+    state_dir = rl.host_dir("director") / "lvs-ipvs"
+    assert f"ExecStart=/bin/sh {state_dir}/restore.sh" in (unit_dir / "lvs-ipvs.service").read_text()
+    assert (unit_dir / "multi-user.target.wants" / "lvs-ipvs.service").resolve() == unit_dir / "lvs-ipvs.service"
+
     director.run("ipvsadm -C && iptables -w -t mangle -F && ipvsadm --set 900 120 300")
     director.run("sysctl -qw net.ipv4.vs.expire_quiescent_template=0 net.ipv4.vs.expire_nodest_conn=0")
     director.run(f"ip addr del {rl.lab.vip}/32 dev eth0")
-    assert rl.director_state()["ipvs"] == []
-    state_dir = rl.host_dir("director") / "lvs-ipvs"
-    unit = (rl.host_dir("director") / "systemd" / "lvs-ipvs.service").read_text()
-    assert f"ExecStart=/bin/sh {state_dir}/restore.sh" in unit
-    assert (rl.host_dir("director") / "systemd" / "multi-user.target.wants" / "lvs-ipvs.service").resolve() == (
-        rl.host_dir("director") / "systemd" / "lvs-ipvs.service")
+    wiped = rl.director_state()
+    assert wiped["ipvs"] == [] and wiped["mangle"] == []
     director.run(f"sh {shlex.quote(str(state_dir / 'restore.sh'))}")
     assert rl.director_state() == before
     director.run(f"sh {shlex.quote(str(state_dir / 'restore.sh'))}")  # again: nothing doubles
     assert rl.director_state() == before
+
     for name in ("rs1", "rs2"):
         host = rl.lab[name]
         host.run(f"ip addr del {rl.lab.vip}/32 dev lo")
@@ -87,157 +229,37 @@ def _reboot_path(rl: RoleLab) -> None:
         assert rl.rs_state(name) == rs_before[name]
 
 
-def test_site_ppc(make_netns):
-    """Persistent port: 80 and 22 as two persistent services, plus timeouts; reboot path."""
-    with RoleLab("rppc", SCRATCH / "ppc") as rl:
-        vip, (rs1, rs2) = rl.lab.vip, [h.ip for h in rl.lab.rs]
-
-        def timeouts(data):
-            data["all"]["vars"]["director_timeouts"] = {"tcp": 300, "tcp_fin": 60, "udp": 100}
-
-        inv = rl.inventory("ppc", edit=timeouts)
-        _apply_twice(rl, inv)
-        seed = seed_state(make_netns, [
-            f"ipvsadm -A -t {vip}:80 -s rr -p 300",
-            f"ipvsadm -a -t {vip}:80 -r {rs1}:80 -g -w 1",
-            f"ipvsadm -a -t {vip}:80 -r {rs2}:80 -g -w 1",
-            f"ipvsadm -A -t {vip}:22 -s rr -p 300",
-            f"ipvsadm -a -t {vip}:22 -r {rs1}:22 -g -w 1",
-            f"ipvsadm -a -t {vip}:22 -r {rs2}:22 -g -w 1",
-            "ipvsadm --set 300 60 100",
-        ])
-        state = _check_director_common(rl)
-        assert state["ipvs"] == seed["ipvs"]
-        assert state["timeouts"] == seed["timeouts"]
-        assert state["mangle"] == []
-        _check_real_servers(rl)
-        _reboot_path(rl)
-
-
-def test_site_pcc(make_netns):
-    """Persistent client: one port-0 service."""
-    with RoleLab("rpcc", SCRATCH / "pcc") as rl:
-        vip, (rs1, rs2) = rl.lab.vip, [h.ip for h in rl.lab.rs]
-        _apply_twice(rl, rl.inventory("pcc"))
-        seed = seed_state(make_netns, [
-            f"ipvsadm -A -t {vip}:0 -s rr -p 600",
-            f"ipvsadm -a -t {vip}:0 -r {rs1}:0 -g -w 1",
-            f"ipvsadm -a -t {vip}:0 -r {rs2}:0 -g -w 1",
-        ])
-        state = _check_director_common(rl)
-        assert state["ipvs"] == seed["ipvs"]
-        _check_real_servers(rl)
-
-
-def _fingerprint(path: Path) -> str:
-    return subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", str(path)],
-                          capture_output=True, text=True, check=True).stdout.strip()
-
-
-def test_site_fwmark(make_netns):
-    """Firewall marks for the shop (80+443, shared certificate): seeds, idempotence, check/diff, reboot, packets."""
-    with RoleLab("rfwm", SCRATCH / "fwmark", ports=(80, 443)) as rl:
-        vip, (rs1, rs2) = rl.lab.vip, [h.ip for h in rl.lab.rs]
-        inv = rl.inventory("fwmark")
-        _apply_twice(rl, inv)
-        seed = seed_state(make_netns, [
-            f"iptables -w -t mangle -A PREROUTING -d {vip} -p tcp --dport 80 -j MARK --set-mark 10",
-            f"iptables -w -t mangle -A PREROUTING -d {vip} -p tcp --dport 443 -j MARK --set-mark 10",
-            "ipvsadm -A -f 10 -s rr -p 3600",
-            f"ipvsadm -a -f 10 -r {rs1}:0 -g -w 1",
-            f"ipvsadm -a -f 10 -r {rs2}:0 -g -w 1",
-        ])
-        state = _check_director_common(rl)
-        assert state["ipvs"] == seed["ipvs"]
-        assert sorted(map(strip_comment, state["mangle"])) == seed["mangle"]
-        _check_real_servers(rl)
-
-        # The shared certificate: one fingerprint everywhere, the key 0600 and owned by root.
-        prints = set()
-        for name in ("rs1", "rs2"):
-            ssl = rl.host_dir(name) / "ssl"
-            prints.add(_fingerprint(ssl / "certs" / "shop.crt"))
-            key = (ssl / "private" / "shop.key").stat()
-            assert stat.S_IMODE(key.st_mode) == 0o600 and key.st_uid == 0
-        assert len(prints) == 1 and prints == {_fingerprint(rl.tls_gen / "shop.example.com.crt")}, prints
-
-        # Real packets: the client keeps one real server across 80 and 443.
-        rl.lab.start_servers()
-        answers = {rl.lab.request("client1", port) for port in (80, 443, 80, 443)}
-        assert len(answers) == 1 and answers <= {"rs1", "rs2"}, answers
-
-        # --check --diff on a changed inventory: the change is reported, nothing is altered.
-        def grow(data):
-            shop = data["all"]["vars"]["director_services"][0]
-            shop["ports"].append(8443)
-            shop["real_servers"][1]["weight"] = 3
-
-        changed_inv = rl.inventory("fwmark", edit=grow, name="fwmark-changed")
-        files = {p: p.read_text() for p in (rl.host_dir("director") / "lvs-ipvs").iterdir() if p.is_file()}
-        before = rl.director_state()
-        check = rl.playbook(changed_inv, "--check", "--diff")
-        _ok(check)
-        assert check.changed() > 0, check.out[-3000:]
-        assert "--dport 8443" in check.out and "-w 3" in check.out, check.out[-6000:]
-        assert rl.director_state() == before
-        assert {p: p.read_text() for p in files} == files
-
-        _reboot_path(rl)
-
-
-def test_bad_input_fails_early(make_netns):
-    """Input checks fail before anything changes, with a message that names the problem."""
-    with RoleLab("rbad", SCRATCH / "bad") as rl:
-
-        def spoil(data):
-            data["all"]["vars"]["director_services"] = [
-                {"name": "a", "vip": "not-an-address", "ports": [80]},
-                {"name": "b", "vip": rl.lab.vip, "ports": [0]},
-                {"name": "c", "vip": rl.lab.vip, "ports": [], "fwmark": 5},
-                {"name": "d", "vip": rl.lab.vip, "ports": [80, 443], "fwmark": 7},
-                {"name": "e", "vip": rl.lab.vip, "ports": [81, 444], "fwmark": 7},
-            ]
-
-        run = rl.playbook(rl.inventory("ppc", edit=spoil, name="bad"))
-        assert run.rc != 0
-        for text in ("'not-an-address' is not an IPv4 or IPv6 address",
-                     "port 0 (persistent client, PCC) is only valid with persistence",
-                     "fwmark group 5 has no ports",
-                     "two services claim fwmark 7: d and e"):
-            assert text in run.out, run.out[-4000:]
-        assert rl.director_state()["ipvs"] == []
-        assert rl.director_state()["mangle"] == []
-
-
-def test_role_from_another_collection():
+def test_role_from_another_collection(cluster):
     """A playbook of another collection (acme.web, made here) uses lvs.ipvs.real_server by FQCN."""
-    with RoleLab("rfqcn", SCRATCH / "fqcn") as rl:
-        root = rl.scratch / "collections"
-        col = root / "ansible_collections" / "acme" / "web"
-        (col / "playbooks").mkdir(parents=True, exist_ok=True)
-        (col / "meta").mkdir(exist_ok=True)
-        (col / "galaxy.yml").write_text(textwrap.dedent("""\
-            namespace: acme
-            name: web
-            version: 1.0.0
-            readme: README.md
-            authors: [acme]
-            dependencies: {lvs.ipvs: "*"}
-        """))
-        (col / "meta" / "runtime.yml").write_text("requires_ansible: '>=2.16.0'\n")
-        (col / "playbooks" / "web.yml").write_text(textwrap.dedent(f"""\
-            - name: Web servers behind LVS
-              hosts: real_servers
-              gather_facts: false
-              tasks:
-                - name: Be a DR real server
-                  ansible.builtin.import_role:
-                    name: lvs.ipvs.real_server
-                  vars:
-                    real_server_vips: ["{rl.lab.vip}"]
-        """))
-        run = rl.playbook(rl.inventory("ppc", name="fqcn"), playbook="acme.web.web", collections=(root,))
-        _ok(run)
-        assert run.changed() > 0
-        assert set(run.recap()) == {"rs1", "rs2"}, run.recap()
-        _check_real_servers(rl)
+    rl = cluster.labs["pcc"]
+    root = SCRATCH / "collections"
+    col = root / "ansible_collections" / "acme" / "web"
+    (col / "playbooks").mkdir(parents=True, exist_ok=True)
+    (col / "meta").mkdir(exist_ok=True)
+    (col / "galaxy.yml").write_text(textwrap.dedent("""\
+        namespace: acme
+        name: web
+        version: 1.0.0
+        readme: README.md
+        authors: [acme]
+        dependencies: {lvs.ipvs: "*"}
+    """))
+    (col / "meta" / "runtime.yml").write_text("requires_ansible: '>=2.16.0'\n")
+    (col / "playbooks" / "web.yml").write_text(textwrap.dedent("""\
+        - name: Web servers behind LVS
+          hosts: real_servers
+          gather_facts: false
+          tasks:
+            - name: Be a DR real server
+              ansible.builtin.import_role:
+                name: lvs.ipvs.real_server
+    """))
+    # Undo the role's work on the PCC real servers, so the foreign playbook has something to do.
+    for name in ("rs1", "rs2"):
+        rl.lab[name].run(f"ip addr del {rl.lab.vip}/32 dev lo")
+    inv = write_inventory(SCRATCH / "fqcn.yml", [{"real_servers": rl.hosts("pcc")["real_servers"]}])
+    run = rl.playbook(inv, playbook="acme.web.web", collections=(root,))
+    _ok(run)
+    assert set(run.recap()) == {"pcc-rs1", "pcc-rs2"}, run.recap()
+    assert run.changed() > 0
+    _check_real_servers(rl)
