@@ -12,9 +12,11 @@ so that the files the role keeps for boot time show up in ``--check --diff`` bef
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any
 
 from ansible_collections.lvs.ipvs.plugins.module_utils import _fwmark
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 FORWARDING = {"dr": "-g", "nat": "-m", "tunnel": "-i"}
@@ -126,7 +128,7 @@ def _service(raw: Any, index: int, errors: list[str]) -> dict | None:
                 continue
             try:
                 ports.append(_fwmark.normalize_port(port))
-            except Exception as exc:  # ValidationError
+            except ValidationError as exc:
                 errors.append(f"{label}: {exc}")
         svc.update(kind="fwmark", fwmark=fwmark, ports=ports, port=0)
     elif not ports_raw:
@@ -339,8 +341,6 @@ def host_prefix(address: str) -> str:
 
 def ip_addresses(ip_json: Any) -> list[str]:
     """The ``address/prefix`` entries (canonical form) of ``ip -j addr show`` output."""
-    import json
-
     links = json.loads(ip_json) if isinstance(ip_json, str) else (ip_json or [])
     out = []
     for link in links:
