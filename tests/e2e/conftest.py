@@ -1,0 +1,48 @@
+# Copyright (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""End-to-end tests: the SSH lab of tests/lib/lab.py, configured once by playbooks/site.yml.
+
+Run as root on a kernel with IPVS, i.e. inside the test bed::
+
+    bin/bed run -- python -m pytest -p no:cacheprovider -q tests/e2e
+
+One lab and one site.yml run for the whole session: every case of playbooks/lab/cases.yml has a
+VIP of its own, so the tests do not disturb each other. The finalizer removes the lab and fails
+the session if anything of it is left.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+import lab as lablib
+
+
+def _has_ipvs() -> bool:
+    subprocess.run(["modprobe", "ip_vs"], capture_output=True, check=False)
+    return Path("/proc/net/ip_vs").exists()
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[lablib.SshLab]:
+    """The lab with every case configured by site.yml over SSH; removed (and checked gone) afterwards."""
+    if os.geteuid() != 0 or not _has_ipvs():
+        pytest.fail("the end-to-end tests need root and a kernel with IPVS: "
+                    "bin/bed run -- python -m pytest -p no:cacheprovider tests/e2e", pytrace=False)
+    the_lab = lablib.SshLab(lablib.mode_cases("e2e"), tag="lvse2e", subnet=79)
+    try:
+        the_lab.up()
+        the_lab.configure(stream=False)
+        yield the_lab
+    finally:
+        the_lab.down()
+        left = the_lab.leftovers()
+        assert not left, f"the lab left things behind: {left}"
