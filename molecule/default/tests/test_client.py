@@ -21,14 +21,14 @@ def _get(host, scheme: str) -> str:
     url = f"{scheme}://{NAME}/"
     # -k: the certificate is self-signed; which certificate is served is checked below.
     out = host.check_output(f"curl -sS -k --max-time 10 --resolve {NAME}:80:{VIP} --resolve {NAME}:443:{VIP} {url}")
-    name, _, port = out.strip().partition(" port ")
-    assert name in REAL_SERVERS, f"unexpected answer from {url}: {out!r}"
+    name, sep, port = out.strip().partition(" port ")
+    assert sep and name in REAL_SERVERS, f"unexpected answer from {url}: {out!r}"
     assert port == ("443" if scheme == "https" else "80")
     return name
 
 
 def test_80_and_443_stick_to_one_real_server(host) -> None:
-    answers = [_get(host, scheme) for _ in range(ROUNDS) for scheme in ("http", "https")]
+    answers = [_get(host, scheme) for _round in range(ROUNDS) for scheme in ("http", "https")]
     assert len(set(answers)) == 1, f"persistence broken, answers: {answers}"
 
 
