@@ -49,8 +49,9 @@ def no_kernel(monkeypatch):
       "weight 70000"),
      ("ipvs_real_server", {"service": {"fwmark": 10, "address": "192.0.2.1"}, "address": "10.0.0.1"},
       "mutually exclusive: fwmark|address found in service"),
-     ("ipvs_real_server", {"service": {"address": "192.0.2.1", "port": 80}, "address": "10.0.0.1", "port": 8080,
-       "forwarding": "dr"}, "service port 80"),
+     ("ipvs_real_server",
+      {"service": {"address": "192.0.2.1", "port": 80}, "address": "10.0.0.1", "port": 8080, "forwarding": "dr"},
+      "service port 80"),
      ("ipvs_timeouts", {}, "one of the following is required: tcp, tcp_fin, udp"),
      ("ipvs_timeouts", {"udp": 0}, "cannot set the udp timeout to 0")],
 )
