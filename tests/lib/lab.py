@@ -400,10 +400,14 @@ Subsystem sftp internal-sftp
         exe = str(VENV_BIN / args[0]) if (VENV_BIN / args[0]).exists() else args[0]
         cmd = [exe, "-i", str(self.inventory), *args[1:]]
         if stream:
-            proc = subprocess.run(cmd, env=self.ansible_env(), cwd=ROOT, check=False, text=True)
-        else:
-            proc = subprocess.run(cmd, env=self.ansible_env(), cwd=ROOT, check=False, text=True, capture_output=True)
-        return proc
+            return subprocess.run(cmd, env=self.ansible_env(), cwd=ROOT, check=False, text=True)
+        # Not pipes: the persistent SSH master (ControlPersist) inherits them and would keep a
+        # pipe open for 30 minutes after ansible exits. Files do not make anyone wait.
+        out, err = self.dir / "ansible.out", self.dir / "ansible.err"
+        with out.open("w") as fo, err.open("w") as fe:
+            proc = subprocess.run(cmd, env=self.ansible_env(), cwd=ROOT, check=False, text=True,
+                                  stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
+        return subprocess.CompletedProcess(cmd, proc.returncode, out.read_text(), err.read_text())
 
     def configure(self, *, stream: bool = True) -> None:
         """Configure director and real servers (site.yml over SSH), then start the web services."""
