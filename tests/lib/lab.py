@@ -255,6 +255,18 @@ Subsystem sftp internal-sftp
     def down(self, *, quiet: bool = False) -> None:
         """Remove everything: processes in the namespaces, namespaces, the controller leg, the lab directory."""
         self.dr.down()
+        # The controller's persistent SSH masters (ControlPath in the lab directory) live in this
+        # namespace: end them, so that no process of the lab is left.
+        for sock in (self.dir / "cp").glob("*") if (self.dir / "cp").exists() else []:
+            _run(["ssh", "-F", str(self.ssh_config), "-o", f"ControlPath={sock}", "-O", "exit", "lab"],
+                 check=False, timeout=30)
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if cmd.startswith("ssh: ") and str(self.dir / "cp") in cmd:
+                _run(["kill", proc.name], check=False)
         _run(["ip", "link", "del", self.ctl_if], check=False)
         # Namespaces of this tag made by another process (bin/lab up, then bin/lab down).
         for ns in _run(["ip", "netns", "list"], check=False).stdout.split("\n"):
