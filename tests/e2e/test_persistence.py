@@ -35,14 +35,14 @@ def test_configured_over_ssh(lab: SshLab) -> None:
 
 def test_no_persistence_spreads(lab: SshLab) -> None:
     got = answers(lab, "none", [("client1", 80)] * 4)
-    servers = Counter(s for _, _, s in got)
+    servers = Counter(row[2] for row in got)
     assert servers == Counter({"rs1": 2, "rs2": 2}), f"round robin without persistence should alternate: {got}"
     assert not templates(lab, vaddr=lab.vip("none")), "a service without persistence made templates"
 
 
 def test_ppc_each_port_sticks_on_its_own(lab: SshLab) -> None:
     got = answers(lab, "ppc", [("client1", 80), ("client1", 23)] * 4)
-    per_port = {p: {s for _, q, s in got if q == p} for p in (80, 23)}
+    per_port = {p: {row[2] for row in got if row[1] == p} for p in (80, 23)}
     assert all(len(s) == 1 for s in per_port.values()), f"a port did not stick: {per_port}"
     # wrr with mirrored weights (rs1 3/1 on 80, rs2 3/1 on 23): the ports land on different servers
     assert per_port == {80: {"rs1"}, 23: {"rs2"}}, per_port
@@ -53,7 +53,7 @@ def test_ppc_each_port_sticks_on_its_own(lab: SshLab) -> None:
 
 def test_pcc_every_port_sticks(lab: SshLab) -> None:
     got = answers(lab, "pcc", [("client1", 80), ("client1", 443), ("client1", 23)] * 3)
-    servers = {s for _, _, s in got}
+    servers = {row[2] for row in got}
     assert len(servers) == 1, f"PCC: client1's ports went to different servers: {got}"
     client1 = lab.hosts["client1"].ip
     tmpl = templates(lab, vaddr=lab.vip("pcc"), caddr=client1)
@@ -64,7 +64,7 @@ def test_fwmark_80_443_stick_together_with_one_certificate(lab: SshLab) -> None:
     seen = {}
     for client in ("client1", "client2"):
         got = answers(lab, "fwmark", [(client, 80), (client, 443)] * 4)
-        servers = {s for _, _, s in got}
+        servers = {row[2] for row in got}
         assert len(servers) == 1, f"{client}: 80 and 443 did not stick to one server: {got}"
         seen[client] = servers.pop()
         tmpl = templates(lab, caddr=lab.hosts[client].ip, pro="IP")
@@ -98,7 +98,7 @@ def test_timeout_expires_and_client_is_scheduled_afresh(lab: SshLab) -> None:
 
 def test_granularity_two_clients_of_one_24_share_a_server(lab: SshLab) -> None:
     got = answers(lab, "granularity", [("client1", 80), ("client2", 80)] * 3)
-    servers = {s for _, _, s in got}
+    servers = {row[2] for row in got}
     assert len(servers) == 1, f"clients of one /24 did not share a server: {got}"
     tmpl = templates(lab, vaddr=lab.vip("granularity"))
     assert [(t["caddr"], lab.server_of(t["daddr"])) for t in tmpl] == [(f"{lab.net}.0", servers.pop())], tmpl
