@@ -10,6 +10,8 @@ lower threshold above upper``.
 
 from __future__ import annotations
 
+import typing as t
+
 
 class LvsIpvsError(Exception):
     """Base class of every error the collection raises on purpose."""
@@ -29,3 +31,16 @@ class KernelError(LvsIpvsError):
 
 class BackendUnavailableError(LvsIpvsError):
     """A required system facility (IPVS, iptables) is missing."""
+
+
+def run_and_exit(module: t.Any, run: t.Callable[[t.Any], dict]) -> None:
+    """A module's last step: ``run(module)``, then ``exit_json`` with its result.
+
+    An :class:`LvsIpvsError` fails the task with its message instead (nothing was changed:
+    every module validates before it acts).
+    """
+    try:
+        result = run(module)
+    except LvsIpvsError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)

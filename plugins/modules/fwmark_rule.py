@@ -188,7 +188,7 @@ batch:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lvs.ipvs.plugins.module_utils import _fwmark as model
-from ansible_collections.lvs.ipvs.plugins.module_utils._errors import KernelError, LvsIpvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import KernelError, run_and_exit
 from ansible_collections.lvs.ipvs.plugins.module_utils._iptables import (
     Iptables,
     runner_from_module,
@@ -264,11 +264,7 @@ def main() -> None:
         required_if=[("state", "present", ("ports",))],
         supports_check_mode=True,
     )
-    try:
-        result = run(module)
-    except LvsIpvsError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_and_exit(module, run)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ connections:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.lvs.ipvs.plugins.module_utils._errors import LvsIpvsError
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import run_and_exit
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
@@ -195,11 +195,7 @@ def main() -> None:
     )
     if not HAS_PYROUTE2 and set(module.params["gather"]) & {"services", "timeouts"}:
         module.fail_json(msg=missing_required_lib(PYROUTE2_REQUIREMENT), exception=PYROUTE2_IMPORT_ERROR)
-    try:
-        result = run(module)
-    except LvsIpvsError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_and_exit(module, run)
 
 
 if __name__ == "__main__":

@@ -230,7 +230,7 @@ import time
 from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.lvs.ipvs.plugins.module_utils._errors import LvsIpvsError, ValidationError
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError, run_and_exit
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
@@ -380,11 +380,7 @@ def main() -> None:
     )
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib(PYROUTE2_REQUIREMENT), exception=PYROUTE2_IMPORT_ERROR)
-    try:
-        result = run(module)
-    except LvsIpvsError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_and_exit(module, run)
 
 
 if __name__ == "__main__":
