@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "lib"))
+import bedctl  # noqa: E402
 from drlab import DrLab  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -80,7 +81,11 @@ class RoleLab:
         """A wrapper that runs the venv's Python inside the host's namespace."""
         path = self.scratch / f"python-{name}"
         ns = self.lab[name].ns
-        path.write_text(f'#!/bin/sh\nexec ip netns exec {ns} {VENV_BIN / "python"} "$@"\n')
+        inner = f'ip netns exec {ns} {VENV_BIN / "python"}'
+        if bedctl.remote():
+            # ansible-playbook runs on the host (tests/lib/bedctl.py): the module goes over SSH to the bed
+            inner = f"{shlex.join(bedctl.ssh_prefix())} {inner}"
+        path.write_text(f'#!/bin/sh\nexec {inner} "$@"\n')
         path.chmod(0o755)
         return str(path)
 
@@ -154,9 +159,14 @@ class RoleLab:
                  collections: tuple[Path, ...] = ()) -> PlaybookRun:
         """Run ansible-playbook (site.yml unless ``playbook``, a path or a collection playbook's FQCN)."""
         cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), playbook or str(PLAYBOOKS / "site.yml"), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env(collections), cwd=self.scratch,
-                              check=False, timeout=5400)
-        return PlaybookRun(proc.returncode, proc.stdout + proc.stderr)
+        # The output goes to a log file as it comes (follow it from the host in bin/bed's --out
+        # directory; ansible-playbook's own output, with per-task times) and is read back for the checks.
+        self._runs = getattr(self, "_runs", 0) + 1
+        log = self.scratch / f"ansible-playbook-{self._runs}.log"
+        env = self.env(collections)
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
+        proc = bedctl.run(cmd, env=env, cwd=self.scratch, log=log)
+        return PlaybookRun(proc.returncode, f"$ {' '.join(cmd)}\n{proc.stdout}")
 
     # -- views of the state, from independent tools -------------------------------------------
     def director_state(self) -> dict[str, object]:

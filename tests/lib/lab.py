@@ -37,6 +37,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bedctl
 from drlab import LABSERVER, DrLab, LabHost
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +101,10 @@ class SshLab:
             raise SystemExit(f"unknown lab case(s) {unknown}: see {CASES_FILE}")
         self.dr = DrLab(tag, real_servers=2, clients=2, ports=PLAIN_PORTS, subnet=subnet, configure_dr=False)
         self.net = f"10.77.{subnet}"
-        self.dir = Path(directory or os.environ.get("LVS_LAB_DIR") or f"/tmp/lvs-lab-{tag}")
+        # In the bed, under $BED_OUT: the controller side (tests/lib/bedctl.py) reads the same files.
+        bed_out = os.environ.get("BED_OUT")
+        default_dir = Path(bed_out) / f"lab-{tag}" if bed_out else Path(f"/tmp/lvs-lab-{tag}")
+        self.dir = Path(directory or os.environ.get("LVS_LAB_DIR") or default_dir)
         self.ctl_if = f"{tag}-ctl"
         self.ctl_ip = f"{self.net}.1"
         # site: playbooks/site.yml over SSH (the real thing). standin: plain ipvsadm/iptables in
@@ -150,6 +154,7 @@ class SshLab:
             log(f"building namespaces {self.tag}-* on a bridge, subnet {self.net}.0/24")
             self.dr.up(servers=False)
             self._controller_leg()
+            self._route_to_controller()
             self._keys()
             self._sshd()
             self._write_inventory()
@@ -163,6 +168,13 @@ class SshLab:
         _run(["ip", "-n", self.dr.switch, "link", "set", "pctl", "master", "br0", "up"])
         _run(["ip", "addr", "add", f"{self.ctl_ip}/24", "dev", self.ctl_if])
         _run(["ip", "link", "set", self.ctl_if, "up"])
+
+    def _route_to_controller(self) -> None:
+        """When the controller runs on the far side of the bed's link, every host routes back to it."""
+        link = bedctl.controller_network()
+        if link:
+            for host in self.hosts.values():
+                _run(["ip", "-n", host.ns, "route", "replace", link, "via", self.ctl_ip])
 
     def _keys(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -258,8 +270,11 @@ Subsystem sftp internal-sftp
         # The controller's persistent SSH masters (ControlPath in the lab directory) live in this
         # namespace: end them, so that no process of the lab is left.
         for sock in (self.dir / "cp").glob("*") if (self.dir / "cp").exists() else []:
-            _run(["ssh", "-F", str(self.ssh_config), "-o", f"ControlPath={sock}", "-O", "exit", "lab"],
-                 check=False, timeout=30)
+            exit_master = ["ssh", "-F", str(self.ssh_config), "-o", f"ControlPath={sock}", "-O", "exit", "lab"]
+            if bedctl.remote():
+                bedctl.run(exit_master)
+            else:
+                _run(exit_master, check=False, timeout=30)
         for proc in Path("/proc").glob("[0-9]*"):
             try:
                 cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -411,15 +426,9 @@ Subsystem sftp internal-sftp
         """Run an ansible command (``ansible``, ``ansible-playbook``...) against the lab inventory."""
         exe = str(VENV_BIN / args[0]) if (VENV_BIN / args[0]).exists() else args[0]
         cmd = [exe, "-i", str(self.inventory), *args[1:]]
-        if stream:
-            return subprocess.run(cmd, env=self.ansible_env(), cwd=ROOT, check=False, text=True)
-        # Not pipes: the persistent SSH master (ControlPersist) inherits them and would keep a
-        # pipe open for 30 minutes after ansible exits. Files do not make anyone wait.
-        out, err = self.dir / "ansible.out", self.dir / "ansible.err"
-        with out.open("w") as fo, err.open("w") as fe:
-            proc = subprocess.run(cmd, env=self.ansible_env(), cwd=ROOT, check=False, text=True,
-                                  stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
-        return subprocess.CompletedProcess(cmd, proc.returncode, out.read_text(), err.read_text())
+        # On the controller side (the host, from the UML bed: tests/lib/bedctl.py), output to a file
+        # as it comes, and to the terminal too when streaming.
+        return bedctl.run(cmd, env=self.ansible_env(), cwd=ROOT, stream=stream, log=self.dir / "ansible.log")
 
     def configure(self, *, stream: bool = True) -> None:
         """Configure director and real servers (site.yml over SSH), then start the web services."""
