@@ -38,9 +38,10 @@ def controller_network() -> str | None:
 
 def ssh_prefix() -> list[str]:
     """``ssh ...`` that runs a command in the bed's root namespace, from the controller's side."""
+    control = f"/tmp/{os.environ.get('LVS_BED_NAME', 'lvs-bed')}-%C"  # one per bed: beds share 10.213.0.2
     return ["ssh", "-i", os.environ["LVS_BED_SSH_KEY"], "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ControlMaster=auto",
-            "-o", "ControlPath=/tmp/lvs-bed-%C", "-o", "ControlPersist=600", os.environ["LVS_BED_SSH"]]
+            "-o", f"ControlPath={control}", "-o", "ControlPersist=600", os.environ["LVS_BED_SSH"]]
 
 
 def run(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | Path | None = None,
