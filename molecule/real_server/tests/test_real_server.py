@@ -35,8 +35,9 @@ def test_vip_on_lo(host) -> None:
 
 def test_sysctls_kept_for_boot(host) -> None:
     conf = host.file("/etc/sysctl.d/90-lvs-ipvs-real-server.conf")
-    assert conf.contains("^net.ipv4.conf.all.arp_announce ?= ?2$")
-    assert conf.contains("^net.ipv4.conf.eth0.arp_ignore ?= ?1$")
+    # File.contains() is grep's basic regular expression: "*", not "?"
+    assert conf.contains("^net.ipv4.conf.all.arp_announce *= *2$")
+    assert conf.contains("^net.ipv4.conf.eth0.arp_ignore *= *1$")
 
 
 def test_key_file(host) -> None:
