@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -44,6 +45,29 @@ def ssh_prefix() -> list[str]:
             "-o", f"ControlPath={control}", "-o", "ControlPersist=600", os.environ["LVS_BED_SSH"]]
 
 
+def follow(argv: list[str], *, env: dict[str, str], cwd: str | Path | None,
+           on_output: Callable[[str], None]) -> int:
+    """Run ``argv`` here, hand its output (stdout and stderr) to ``on_output`` as it comes; its exit status.
+
+    Also the body of bin/bed's controller service. The output goes to a file, not a pipe: ssh
+    masters (ControlPersist) inherit the command's stdout and would hold a pipe open long after
+    the command has finished.
+    """
+    with tempfile.TemporaryFile() as tmp:
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=tmp, stderr=subprocess.STDOUT)
+        pos = 0
+        while True:
+            done = proc.poll() is not None
+            tmp.seek(pos)
+            chunk = tmp.read()
+            if chunk:
+                pos += len(chunk)
+                on_output(chunk.decode(errors="replace"))
+            if done:
+                return proc.returncode
+            time.sleep(0.2)
+
+
 def run(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | Path | None = None,
         stream: bool = False, log: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``argv`` on the controller side; output returned (and printed as it comes when ``stream``).
@@ -56,23 +80,8 @@ def run(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | Path |
     logf = log.open("w") if log else None
     try:
         if where is None:
-            # Output to a file, not a pipe: ssh masters (ControlPersist) inherit the command's
-            # stdout and would hold a pipe open long after the command has finished.
-            with tempfile.TemporaryFile() as tmp:
-                proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=tmp,
-                                        stderr=subprocess.STDOUT)
-                pos = 0
-                while True:
-                    done = proc.poll() is not None
-                    tmp.seek(pos)
-                    chunk = tmp.read()
-                    if chunk:
-                        pos += len(chunk)
-                        _emit(chunk.decode(errors="replace"), out_parts, logf, stream)
-                    if done:
-                        break
-                    time.sleep(0.2)
-            return subprocess.CompletedProcess(argv, proc.returncode, "".join(out_parts), "")
+            rc = follow(argv, env=env, cwd=cwd, on_output=lambda text: _emit(text, out_parts, logf, stream))
+            return subprocess.CompletedProcess(argv, rc, "".join(out_parts), "")
         host, port = where.rsplit(":", 1)
         rc = 255
         with socket.create_connection((host, int(port)), timeout=30) as sock:
