@@ -351,6 +351,33 @@ def ip_addresses(ip_json: Any) -> list[str]:
     return out
 
 
+def vip_plan(wanted: Any, present: Any, owned: Any) -> dict:
+    """Which VIPs to add and remove on an interface, and which the role owns afterwards.
+
+    ``wanted``: the addresses the role describes; ``present``: the ``address/prefix`` entries on the
+    interface (:func:`ip_addresses`); ``owned``: the entries the role added on earlier runs (its state
+    file, one per line). Only owned addresses are ever removed: an address someone else put there
+    stays, even when it equals a VIP the role no longer describes. Returns
+    ``{add, remove, owned}`` as sorted ``address/prefix`` lists.
+    """
+    def canon(items: Any) -> set[str]:
+        out = set()
+        for item in items or []:
+            text = str(item).strip()
+            if not text or text.startswith("#"):
+                continue
+            iface = ipaddress.ip_interface(text if "/" in text else host_prefix(text))
+            out.add(f"{iface.ip}/{iface.network.prefixlen}")
+        return out
+
+    want = canon(wanted)
+    have = canon(present)
+    mine = canon(owned.splitlines() if isinstance(owned, str) else owned)
+    add = want - have
+    remove = (mine - want) & have
+    return {"add": sorted(add), "remove": sorted(remove), "owned": sorted((mine & want) | add)}
+
+
 class FilterModule:
     """lvs.ipvs director filters."""
 
@@ -363,4 +390,5 @@ class FilterModule:
             "address_errors": address_errors,
             "host_prefix": host_prefix,
             "ip_addresses": ip_addresses,
+            "vip_plan": vip_plan,
         }

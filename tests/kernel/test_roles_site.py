@@ -24,9 +24,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from _roles import PlaybookRun, RoleLab, seed_state, strip_comment, write_inventory
+import yaml
+from _roles import INVENTORIES, VENV_BIN, PlaybookRun, RoleLab, seed_state, strip_comment, write_inventory
 
 SCRATCH = Path(os.environ.get("BED_OUT") or "/tmp") / "roles"
+REPO_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+VENV_PYTHON = VENV_BIN / "python"
 EXAMPLES = ("ppc", "pcc", "fwmark")
 
 
@@ -263,3 +266,119 @@ def test_role_from_another_collection(cluster):
     assert set(run.recap()) == {"pcc-rs1", "pcc-rs2"}, run.recap()
     assert run.changed() > 0
     _check_real_servers(rl)
+
+
+# -- plain-inventory input: booleans as strings, a run by FQCN, VIPs that go away, the preflight --------
+
+BOOLEANS_OFF = {  # each false the way an INI inventory gives it: a string
+    "director_boot_persistence": "false",
+    "director_install_packages": "False",
+    "real_server_boot_persistence": "no",
+    "real_server_install_packages": "false",
+}
+
+
+def _ini_inventory(rl: RoleLab, path: Path, common: dict, ini_vars: dict[str, str], *,
+                   interpreter: str | None = None) -> Path:
+    """An INI inventory (hosts and the ``ini_vars`` as INI text: strings) with YAML group_vars/host_vars."""
+    hosts = rl.hosts("pcc")
+    path.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for group, members in hosts.items():
+        lines.append(f"[{group}]")
+        for host, hvars in members.items():
+            lines.append(host)
+            host_only = {k: v for k, v in hvars.items() if k not in common and k != "real_server_tls_generate_dir"}
+            if interpreter:
+                host_only["ansible_python_interpreter"] = interpreter
+            (path / "host_vars").mkdir(exist_ok=True)
+            (path / "host_vars" / f"{host}.yml").write_text(yaml.safe_dump(host_only))
+        lines.append("")
+    lines.append("[all:vars]")
+    lines += [f"{k}={v}" for k, v in ini_vars.items()]
+    (path / "group_vars").mkdir(exist_ok=True)
+    (path / "group_vars" / "all.yml").write_text(yaml.safe_dump(common))
+    (path / "hosts.ini").write_text("\n".join(lines) + "\n")
+    return path / "hosts.ini"
+
+
+def _pcc_common(rl: RoleLab, *, second_vip: str | None = None, second_state: str = "present") -> dict:
+    common = yaml.safe_load(rl.localize((INVENTORIES / "pcc.yml").read_text()))["all"]["vars"]
+    if second_vip:
+        common["director_services"].append({
+            "name": "second", "vip": second_vip, "ports": [80], "scheduler": "rr", "state": second_state,
+            "real_servers": [{"address": h.ip} for h in rl.lab.rs],
+        })
+        common["real_server_vips"] = [rl.lab.vip] + ([second_vip] if second_state == "present" else [])
+    return common
+
+
+def test_string_booleans_fqcn_run_and_vips_that_go(cluster):
+    """``ansible-playbook lvs.ipvs.site -e director_purge=false`` with an INI inventory whose booleans are strings.
+
+    Run 1 (by FQCN): booleans off as INI strings and ``-e director_purge=false`` are honoured (a hand-made
+    service stays, no unit comes back, no package manager is asked), a second service brings a second VIP, and
+    the shared certificate is generated next to the inventory, not inside the installed collection. Run 2 marks
+    that service absent: its VIP leaves the director's eth0 and the real servers' lo, an address put there by
+    hand stays.
+    """
+    rl = cluster.labs["pcc"]
+    director, rs1 = rl.lab.director, rl.lab["rs1"]
+    net = rl.lab.vip.rsplit(".", 1)[0]
+    vip2, by_hand = f"{net}.251", f"{net}.252"
+    units = [rl.host_dir("director") / "systemd" / "lvs-ipvs.service",
+             *(rl.host_dir(n) / "systemd" / "lvs-ipvs-real-server.service" for n in ("rs1", "rs2"))]
+    for unit in units:
+        unit.unlink()
+    director.run(f"ipvsadm -A -t {rl.lab.vip}:8080 -s rr")  # not described: director_purge=false keeps it
+    for host in (director, rs1):
+        host.run(f"ip addr add {by_hand}/32 dev {'eth0' if host is director else 'lo'}")
+
+    inv_dir = SCRATCH / "ini"
+    common = {**_pcc_common(rl, second_vip=vip2), "real_server_tls_common_name": "pcc.example.com"}
+    inv = _ini_inventory(rl, inv_dir, common, {**BOOLEANS_OFF, "real_server_tls": "yes"})
+    run = rl.playbook(inv, "-e", "director_purge=false", playbook="lvs.ipvs.site")
+    _ok(run)
+    assert f"-A -t {rl.lab.vip}:8080 -s rr" in rl.director_state()["ipvs"], "director_purge=false purged"
+    assert not any(unit.exists() for unit in units), "a *_boot_persistence=false unit was installed"
+    assert f"{vip2}/32" in rl.director_state()["addr"]
+    assert all(f"{vip2}/32" in rl.rs_state(n)["lo"] for n in ("rs1", "rs2"))
+    generated = inv_dir / "lvs-ipvs-tls" / "pcc.example.com.crt"
+    assert generated.is_file(), sorted(p.name for p in inv_dir.iterdir())
+    installed = rl.host_dir("rs1") / "ssl" / "certs" / "shop.crt"
+    assert _fingerprint(installed) == _fingerprint(generated)
+    assert not (REPO_PLAYBOOKS / "lvs-ipvs-tls").exists()
+
+    inv = _ini_inventory(rl, inv_dir, {**common, **_pcc_common(rl, second_vip=vip2, second_state="absent")},
+                         {**BOOLEANS_OFF, "real_server_tls": "yes"})
+    run = rl.playbook(inv, "-e", "director_purge=false", playbook="lvs.ipvs.site")
+    _ok(run)
+    state = rl.director_state()
+    assert f"{vip2}/32" not in state["addr"] and f"{rl.lab.vip}/32" in state["addr"], state
+    assert f"{by_hand}/32" in state["addr"], "an address the role did not add was removed"
+    assert not any(vip2 in line for line in state["ipvs"]), state["ipvs"]
+    for name in ("rs1", "rs2"):
+        lo = rl.rs_state(name)["lo"]
+        assert f"{vip2}/32" not in lo and f"{rl.lab.vip}/32" in lo, (name, lo)
+    assert f"{by_hand}/32" in rl.rs_state("rs1")["lo"]
+    director.run(f"ipvsadm -D -t {rl.lab.vip}:8080")
+    for host in (director, rs1):
+        host.run(f"ip addr del {by_hand}/32 dev {'eth0' if host is director else 'lo'}")
+
+
+def test_preflight_names_what_is_missing_and_changes_nothing(cluster):
+    """A director whose Python has no pyroute2, with package installs off (an INI string): one message, no change."""
+    rl = cluster.labs["pcc"]
+    wrapper = rl.scratch / "python-director-system"
+    wrapper.write_text(Path(rl.interpreter("director")).read_text().replace(str(VENV_PYTHON), "/usr/bin/python3"))
+    wrapper.chmod(0o755)
+    before = rl.director_state()
+    common = _pcc_common(rl, second_vip=f"{rl.lab.vip.rsplit('.', 1)[0]}.253")
+    inv = _ini_inventory(rl, SCRATCH / "ini-preflight", common, {"director_install_packages": "false"},
+                         interpreter=str(wrapper))
+    run = rl.playbook(inv, "--limit", "directors")
+    assert run.rc != 0 and run.failed() == 1, run.out[-4000:]
+    assert "lvs.ipvs.director: nothing was changed" in run.out, run.out[-4000:]
+    assert "pyroute2 is not installed for /usr/bin/python3" in run.out, run.out[-4000:]
+    assert "install the package python3-pyroute2" in run.out and "Package installation is off" in run.out
+    assert rl.director_state() == before

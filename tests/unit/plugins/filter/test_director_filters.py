@@ -115,3 +115,20 @@ def test_address_helpers():
     assert f.host_prefix("192.0.2.1") == "192.0.2.1/32"
     links = [{"addr_info": [{"local": "127.0.0.1", "prefixlen": 8}, {"local": "2001:DB8::10", "prefixlen": 128}]}]
     assert f.ip_addresses(json.dumps(links)) == ["127.0.0.1/8", "2001:db8::10/128"]
+
+
+def test_vip_plan_removes_only_what_the_role_added():
+    present = ["127.0.0.1/8", "192.0.2.10/32", "192.0.2.11/32", "192.0.2.12/32", "2001:db8::1/128"]
+    # .11 was added by the role and is no longer wanted; .12 is no longer wanted but someone else added it.
+    p = f.vip_plan(["192.0.2.10", "2001:DB8::1", "192.0.2.13"], present, "192.0.2.10/32\n192.0.2.11/32\n# note\n")
+    assert p == {
+        "add": ["192.0.2.13/32"],
+        "remove": ["192.0.2.11/32"],
+        "owned": ["192.0.2.10/32", "192.0.2.13/32"],
+    }
+
+
+def test_vip_plan_no_state_file_and_gone_addresses():
+    # First run: nothing owned, nothing removed; an owned address already gone is not removed again.
+    assert f.vip_plan(["192.0.2.10"], [], "") == {"add": ["192.0.2.10/32"], "remove": [], "owned": ["192.0.2.10/32"]}
+    assert f.vip_plan([], ["192.0.2.10/32"], ["192.0.2.11/32"]) == {"add": [], "remove": [], "owned": []}
