@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ipvs_info
 short_description: Read the IPVS state - services, real servers, counters, timeouts, sysctls, connections
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Returns the IPVS virtual services with their real servers, flags, persistence settings and
     counters; the connection timeouts; the C(net.ipv4.vs.*) sysctls; and the connection table of

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ipvs_real_server
 short_description: Manage the real servers of an IPVS virtual service, with an optional drain
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Adds, changes and removes a real server (destination) of an existing IPVS virtual service,
     as C(ipvsadm -a), C(-e) and C(-d) do.

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ipvs_service
 short_description: Manage IPVS virtual services, with every kind of persistence
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Adds, changes and removes a Linux Virtual Server (IPVS) virtual service, as C(ipvsadm -A), C(-E) and C(-D) do.
   - A service is identified by O(protocol), O(address) and O(port), or by a firewall mark O(fwmark) and O(family).

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ipvs_timeouts
 short_description: Set the IPVS connection timeouts (tcp, tcpfin, udp)
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Sets the idle timeouts of IPVS connections, as C(ipvsadm --set tcp tcpfin udp) does.
   - Only the timeouts given are changed; the others keep their values.
