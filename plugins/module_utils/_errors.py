@@ -44,3 +44,26 @@ def run_and_exit(module: t.Any, run: t.Callable[[t.Any], dict]) -> None:
     except LvsIpvsError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
+
+
+def _error_order(message: str) -> int:
+    """Where a message belongs: the N of its leading ``config[N]`` or ``line N`` (-1 when it has none)."""
+    for prefix in ("config[", "line "):
+        if message.startswith(prefix):
+            digits = message[len(prefix):].split("]", 1)[0].split(" ", 1)[0]
+            if digits.isdigit():
+                return int(digits)
+    return -1
+
+
+class ConfigError(ValidationError):
+    """Every problem of a whole configuration at once, in ``errors``, each naming its service (and real server).
+
+    The message lists them all, one per line, in the order of the configuration.
+    """
+
+    def __init__(self, errors: t.Iterable[str], what: str = "config") -> None:
+        self.errors = sorted(dict.fromkeys(errors), key=_error_order)
+        count = len(self.errors)
+        head = f"{count} problem{'' if count == 1 else 's'} in {what}, nothing was changed"
+        super().__init__(head + ":\n" + "\n".join(f"- {error}" for error in self.errors))

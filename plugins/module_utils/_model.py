@@ -22,6 +22,7 @@ only when asked (``thresholds=True``, as the modules' diffs do).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import socket
 import struct
@@ -29,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ConfigError, ValidationError
 
 # --- kernel constants (include/uapi/linux/ip_vs.h) ---------------------------------------
 
@@ -336,6 +337,11 @@ def service_key_from_params(params: Mapping[str, Any]) -> ServiceKey:
             )
         if params.get("port") is not None:
             raise ValidationError(f"a firewall-mark service has no port; port cannot be given with fwmark {fwmark}")
+        if params.get("protocol") is not None:
+            raise ValidationError(
+                f"a firewall-mark service takes the marked packets of every protocol; protocol {params['protocol']} "
+                f"cannot be given with fwmark {fwmark}"
+            )
         if not 1 <= int(fwmark) <= MAX_U32:
             raise ValidationError(f"firewall mark {fwmark} is not from 1 to 4294967295 (0 means no mark)")
         family = params.get("family") or "ipv4"
@@ -728,3 +734,665 @@ def merge_timeouts(current: Timeouts, wanted: Mapping[str, int]) -> Timeouts:
 
 def record_fields(record: Any) -> list[str]:
     return [f.name for f in fields(record)]
+
+
+# --- the whole table as data (ipvs_config): validation, plan, rendering, ipvsadm -S parsing ---------------
+#
+# A *table* is what IpvsHandle.config() returns: ``[(Service, [Dest, ...]), ...]``. A *config* is the data
+# users write: a list of services with ipvs_service's option names, each with ``real_servers`` under
+# ipvs_real_server's option names. check_config() validates a config statically (everything that does not
+# depend on the kernel), plan() turns (table, config, state) into an ordered list of Operations, and
+# apply_to_table() computes the table those operations leave (for ``after``, the diff and ``rendered``).
+
+# The schedulers and persistence engines Linux ships (net/netfilter/ipvs/ip_vs_<name>.c, 6.x kernels).
+KERNEL_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos")
+KERNEL_PERSISTENCE_ENGINES = ("sip",)
+
+CONFIG_STATES = ("merged", "replaced", "overridden", "deleted")
+
+# The options of one service of a config and of one of its real servers, with the type each value is read
+# as: ipvs_service's and ipvs_real_server's names (and types), so one task's options are one entry's.
+CONFIG_SERVICE_FIELDS: dict[str, str] = {
+    "protocol": "str",
+    "address": "str",
+    "port": "int",
+    "fwmark": "int",
+    "family": "str",
+    "scheduler": "str",
+    "scheduler_flags": "list",
+    "persistent": "bool",
+    "persistence_timeout": "int",
+    "persistence_netmask": "str",
+    "persistence_engine": "str",
+    "one_packet": "bool",
+    "real_servers": "list",
+}
+CONFIG_DEST_FIELDS: dict[str, str] = {
+    "address": "str",
+    "port": "int",
+    "forwarding": "str",
+    "weight": "int",
+    "upper_threshold": "int",
+    "lower_threshold": "int",
+    "tunnel_type": "str",
+    "tunnel_port": "int",
+    "tunnel_checksum": "str",
+}
+_KEY_FIELDS = ("protocol", "address", "port", "fwmark", "family")
+_TRUE = ("true", "yes", "on", "1", "y", "t")
+_FALSE = ("false", "no", "off", "0", "n", "f")
+
+
+def _typed(value: Any, kind: str, name: str) -> Any:
+    """``value`` read as ``kind`` (int, bool, str, list), as Ansible's argument spec would; None stays None."""
+    if value is None:
+        return None
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value.strip())
+        raise ValidationError(f"{name} {value!r} is not a whole number")
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ValidationError(f"{name} {value!r} is not a boolean (true or false)")
+    if kind == "list":
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        raise ValidationError(f"{name} must be a list, not {value!r}")
+    if isinstance(value, (bool, Mapping, list, tuple)):
+        raise ValidationError(f"{name} {value!r} is not a string")
+    return str(value)
+
+
+def _read_params(raw: Mapping[str, Any], known: Mapping[str, str]) -> tuple[dict[str, Any], list[str], set[str]]:
+    """Typed options of one entry: ``(params, problems, names whose value was unreadable)``."""
+    params: dict[str, Any] = dict.fromkeys(known)
+    problems: list[str] = []
+    bad: set[str] = set()
+    for name, value in raw.items():
+        if name not in known:
+            close = difflib.get_close_matches(str(name), list(known), n=1)
+            problems.append(f"unknown option {name!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+            continue
+        try:
+            params[name] = _typed(value, known[name], name)
+        except ValidationError as exc:
+            problems.append(str(exc))
+            bad.add(name)
+    return params, problems, bad
+
+
+def message_reason(exc: Exception | str, *subjects: str) -> str:
+    """The reason of a model message, without its leading ``...<subject>: `` (the caller names the object)."""
+    text = str(exc)
+    for subject in subjects:
+        at = text.find(subject + ": ")
+        if at >= 0:
+            return text[at + len(subject) + 2:]
+    return text
+
+
+def _static_service_problems(spec: ServiceSpec) -> list[str]:
+    """What is wrong with a service whatever the kernel holds: schedulers, flags and engines Linux lacks."""
+    problems: list[str] = []
+    if spec.scheduler is not None and spec.scheduler not in KERNEL_SCHEDULERS:
+        problems.append(
+            f"scheduler {spec.scheduler!r} is not one that Linux ships ({', '.join(KERNEL_SCHEDULERS)})"
+        )
+    elif spec.scheduler_flags:
+        if spec.scheduler is not None:
+            try:
+                sched_flags_to_bits(spec.scheduler_flags, spec.scheduler)
+            except ValidationError as exc:
+                problems.append(str(exc))
+        else:
+            known = {name for names in SCHED_FLAG_NAMES.values() for name in names} | set(GENERIC_SCHED_FLAGS)
+            problems += [f"scheduler flag {name!r} is not one of {', '.join(sorted(known))}"
+                         for name in spec.scheduler_flags if name not in known]
+    if spec.persistence_engine and spec.persistence_engine not in KERNEL_PERSISTENCE_ENGINES:
+        problems.append(
+            f"persistence engine {spec.persistence_engine!r} is not one that Linux ships "
+            f"({', '.join(KERNEL_PERSISTENCE_ENGINES)})"
+        )
+    return problems
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """One checked entry of a config: what it asks of one service, and of its real servers (ports resolved)."""
+
+    index: int
+    spec: ServiceSpec
+    dests: tuple[DestSpec, ...] = ()
+
+    @property
+    def key(self) -> ServiceKey:
+        return self.spec.key
+
+    @property
+    def label(self) -> str:
+        """``config[2] TCP 192.0.2.1:80``: how messages name this entry."""
+        return f"config[{self.index}] {self.key.label()}"
+
+
+def _dest_subject(address: str, port: int | None, family: str) -> str:
+    return "real server " + (format_addrport(address, port, family) if port is not None else address)
+
+
+def _check_dests(raw_list: Any, key: ServiceKey) -> tuple[list[DestSpec], list[str]]:
+    """The real servers of one service: specs with their kernel port, and every problem (``real server X: ...``)."""
+    if raw_list is None:
+        return [], []
+    out: list[DestSpec] = []
+    errors: list[str] = []
+    seen: dict[tuple[str, int], int] = {}
+    for j, raw in enumerate(raw_list):
+        where = f"real_servers[{j}]"
+        if not isinstance(raw, Mapping):
+            errors.append(f"{where}: a real server is a mapping of options, not {raw!r}")
+            continue
+        params, problems, bad = _read_params(raw, CONFIG_DEST_FIELDS)
+        if params["address"] is None:
+            if "address" not in bad:
+                problems.insert(0, "a real server needs an address")
+            errors += [f"{where}: {p}" for p in problems]
+            continue
+        try:
+            family, addr = normalize_address(params["address"], "real server address")
+        except ValidationError as exc:
+            errors += [f"{where}: {p}" for p in (str(exc), *problems)]
+            continue
+        subject = _dest_subject(addr, params["port"], family)
+        if problems:
+            errors += [f"{subject}: {p}" for p in problems]
+            continue
+        try:
+            spec = dest_spec_from_params(params, key)
+            spec = replace(spec, port=dest_port(spec, key))
+        except ValidationError as exc:
+            errors.append(f"{subject}: {message_reason(exc, key.label())}")
+            continue
+        dkey = (spec.address, int(spec.port or 0))
+        if dkey in seen:
+            twice = f"listed twice (real_servers[{seen[dkey]}] and [{j}])"
+            errors.append(f"{_dest_subject(addr, dkey[1], family)}: {twice}")
+            continue
+        seen[dkey] = j
+        out.append(spec)
+    return out, errors
+
+
+def check_config(entries: Any) -> tuple[list[ServiceConfig], list[str]]:
+    """Check a config without the kernel: the entries to plan with, and EVERY problem found.
+
+    With any problem, nothing may be changed: the entries returned (every service that could be
+    read, with the real servers found valid) then only serve to find what :func:`plan` finds too.
+
+    What depends on the kernel's table (a threshold against the current upper one, port 0 of a
+    service that is persistent already...) is checked by :func:`plan`. Problems name the entry
+    and its service (``config[2] TCP 192.0.2.1:80: ...``), and the real server when it is one
+    (``config[2] TCP 192.0.2.1:80: real server 10.0.0.5:8080: ...``).
+    """
+    if entries is None:
+        return [], []
+    if not isinstance(entries, (list, tuple)):
+        return [], [f"config must be a list of services, not {entries!r}"]
+    out: list[ServiceConfig] = []
+    errors: list[str] = []
+    seen: dict[ServiceKey, int] = {}
+    for index, raw in enumerate(entries):
+        where = f"config[{index}]"
+        if not isinstance(raw, Mapping):
+            errors.append(f"{where}: a service is a mapping of options, not {raw!r}")
+            continue
+        params, problems, bad = _read_params(raw, CONFIG_SERVICE_FIELDS)
+        if bad & set(_KEY_FIELDS):
+            errors += [f"{where}: {p}" for p in problems]
+            continue
+        try:
+            key = service_key_from_params(params)
+        except ValidationError as exc:
+            errors += [f"{where}: {p}" for p in (str(exc), *problems)]
+            continue
+        label = f"{where} {key.label()}"
+        errors += [f"{label}: {p}" for p in problems]
+        twice = key in seen
+        if twice:
+            errors.append(f"{label}: listed twice (config[{seen[key]}] is the same service)")
+        seen.setdefault(key, index)
+        spec: ServiceSpec | None = None
+        try:
+            spec = service_spec_from_params(params)
+        except ValidationError as exc:
+            errors.append(f"{label}: {message_reason(exc, key.label())}")
+        static = _static_service_problems(spec) if spec is not None else []
+        errors += [f"{label}: {p}" for p in static]
+        dests, dest_errors = _check_dests(params["real_servers"], key)
+        errors += [f"{label}: {e}" for e in dest_errors]
+        if spec is not None and not twice:
+            # An entry with problems still goes on to plan() (with the real servers found valid), to find
+            # the problems that only a plan can see as well: whoever gets errors back changes nothing.
+            out.append(ServiceConfig(index=index, spec=spec, dests=tuple(dests)))
+    return out, errors
+
+
+def check_timeouts(params: Mapping[str, Any] | None) -> tuple[dict[str, int], list[str]]:
+    """The timeouts given (``{tcp, tcp_fin, udp}``, None = leave as is) and every problem (``timeouts: ...``)."""
+    wanted: dict[str, int] = {}
+    errors: list[str] = []
+    if params is None:
+        return wanted, errors
+    if not isinstance(params, Mapping):
+        return wanted, [f"timeouts must be a mapping of tcp, tcp_fin and udp, not {params!r}"]
+    values, problems, _bad = _read_params(params, dict.fromkeys(TIMEOUT_FIELDS, "int"))
+    errors += [f"timeouts: {p}" for p in problems]
+    for name in TIMEOUT_FIELDS:
+        try:
+            wanted.update(timeouts_from_params({name: values[name]}))
+        except ValidationError as exc:
+            errors.append(f"timeouts: {exc}")
+    return wanted, errors
+
+
+def validate_config(entries: Any) -> list[ServiceConfig]:
+    """:func:`check_config`, raising one :class:`ConfigError` with every problem when there is any."""
+    services, errors = check_config(entries)
+    if errors:
+        raise ConfigError(errors)
+    return services
+
+
+# The operations of a plan, in the order a plan runs them, with the ipvsadm command each one is.
+OPERATIONS = ("add_service", "edit_service", "add_dest", "edit_dest", "delete_dest", "delete_service",
+              "set_timeouts")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One step of a plan: ``op`` (one of :data:`OPERATIONS`) on ``service`` (and ``dest``).
+
+    ``service`` is the service as it will be for add/edit, as it is for delete, and the service of
+    the real server for the real-server operations; ``timeouts`` holds the (name, seconds) pairs to
+    send for ``set_timeouts``. :attr:`words` is the operation as an ``ipvsadm`` command line.
+    """
+
+    op: str
+    service: Service | None = None
+    dest: Dest | None = None
+    timeouts: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def key(self) -> ServiceKey | None:
+        return self.service.key if self.service is not None else None
+
+    @property
+    def words(self) -> str:
+        """``-A -t 192.0.2.1:80 -s rr -p 300``, ``-e ... -r 10.0.0.5:80 -g -w 0``, ``--set 300 0 0`` ..."""
+        if self.op == "set_timeouts":
+            values = dict(self.timeouts)
+            return "--set " + " ".join(str(values.get(name, 0)) for name in TIMEOUT_FIELDS)
+        svc = self.service
+        if svc is None:
+            raise ValueError(f"operation {self.op} without a service")
+        if self.op == "add_service":
+            return render_service(svc)
+        if self.op == "edit_service":
+            return "-E" + render_service(svc)[2:]
+        if self.op == "delete_service":
+            return f"-D {svc.key.rule()}"
+        dest = self.dest
+        if dest is None:
+            raise ValueError(f"operation {self.op} without a real server")
+        if self.op == "add_dest":
+            return render_dest(svc.key, dest, thresholds=True)
+        if self.op == "edit_dest":
+            return "-e" + render_dest(svc.key, dest, thresholds=True)[2:]
+        return f"-d {svc.key.rule()} -r {dest.label()}"
+
+
+def _index(table: Iterable[tuple[Service, Iterable[Dest]]]) -> dict[ServiceKey, tuple[Service, dict]]:
+    return {svc.key: (svc, {(d.address, d.port): d for d in dests}) for svc, dests in table}
+
+
+def plan(
+    current: Iterable[tuple[Service, Iterable[Dest]]],
+    wanted: Iterable[ServiceConfig],
+    state: str,
+    *,
+    timeouts: Mapping[str, int] | None = None,
+    current_timeouts: Timeouts | None = None,
+) -> list[Operation]:
+    """The operations that turn the table ``current`` into what ``wanted`` asks for under ``state``.
+
+    - ``merged``: add the services and real servers listed, change the settings named; everything
+      else stays (a listed service keeps the settings it does not name, and its unlisted real servers).
+    - ``replaced``: each listed service becomes exactly as given (settings not named take their
+      defaults, as for a new service) and loses the real servers not listed; other services stay.
+    - ``overridden``: ``replaced`` for every listed service, and the services not listed go.
+    - ``deleted``: the listed services go, with their real servers; an empty ``wanted`` means every
+      service (the resource-module convention; callers make sure it was asked for explicitly).
+
+    Order, safe for live traffic: new services, service edits, new real servers, real-server edits,
+    real-server removals, service removals (a removed service's real servers go with it: only the
+    ``-D``), then the timeouts. Edits are in place (SET), never a delete and re-add. ``timeouts``
+    (only the values given) are compared with ``current_timeouts``. Every problem that depends on
+    the current table is collected and raised as one :class:`ConfigError`.
+    """
+    if state not in CONFIG_STATES:
+        raise ValidationError(f"state {state!r} is not one of {', '.join(CONFIG_STATES)}")
+    table = _index(current)
+    wanted = list(wanted)
+    errors: list[str] = []
+    steps: dict[str, list[Operation]] = {name: [] for name in OPERATIONS}
+    if state == "deleted":
+        keys = [w.key for w in wanted] if wanted else sorted(table, key=ServiceKey.rule)
+        steps["delete_service"] = [Operation("delete_service", table[k][0]) for k in keys if k in table]
+    else:
+        merged = state == "merged"
+        for w in wanted:
+            cur_svc, cur_dests = table.get(w.key, (None, {}))
+            target: Service | None = None
+            try:
+                target = merge_service(cur_svc if merged else None, w.spec)
+            except ValidationError as exc:
+                errors.append(f"{w.label}: {message_reason(exc, w.key.label())}")
+            if target is not None and cur_svc is None:
+                steps["add_service"].append(Operation("add_service", target))
+            elif target is not None and cur_svc is not None and service_changes(cur_svc, target):
+                steps["edit_service"].append(Operation("edit_service", target))
+            owner = target or cur_svc or Service(key=w.key)
+            listed = set()
+            for spec in w.dests:
+                dkey = (spec.address, int(spec.port or 0))
+                listed.add(dkey)
+                cur_dest = cur_dests.get(dkey)
+                try:
+                    dest = merge_dest(cur_dest if merged else None, spec, w.key)
+                except ValidationError as exc:
+                    subject = _dest_subject(spec.address, spec.port, spec.family)
+                    errors.append(f"{w.label}: {subject}: {message_reason(exc, w.key.label())}")
+                    continue
+                if cur_dest is None:
+                    steps["add_dest"].append(Operation("add_dest", owner, dest))
+                elif dest_changes(cur_dest, dest):
+                    steps["edit_dest"].append(Operation("edit_dest", owner, dest))
+            if not merged:
+                steps["delete_dest"] += [Operation("delete_dest", owner, d) for k, d in sorted(cur_dests.items())
+                                         if k not in listed]
+        if state == "overridden":
+            keep = {w.key for w in wanted}
+            steps["delete_service"] = [Operation("delete_service", table[k][0])
+                                       for k in sorted(table, key=ServiceKey.rule) if k not in keep]
+    if timeouts:
+        if current_timeouts is None:
+            raise ValueError("plan() needs current_timeouts to compare timeouts with")
+        changed = tuple((name, int(timeouts[name])) for name in TIMEOUT_FIELDS
+                        if timeouts.get(name) is not None and getattr(current_timeouts, name) != timeouts[name])
+        if changed:
+            steps["set_timeouts"].append(Operation("set_timeouts", timeouts=changed))
+    if errors:
+        raise ConfigError(errors)
+    return [op for name in OPERATIONS for op in steps[name]]
+
+
+def apply_to_table(
+    current: Iterable[tuple[Service, Iterable[Dest]]], ops: Iterable[Operation]
+) -> list[tuple[Service, list[Dest]]]:
+    """The table ``ops`` leave, sorted as ``ipvsadm -S -n`` sorts (timeouts are not part of a table)."""
+    table = _index(current)
+    for op in ops:
+        key = op.key
+        if key is None:
+            continue
+        if op.op in ("add_service", "edit_service"):
+            table[key] = (op.service, table[key][1] if key in table else {})
+        elif op.op == "delete_service":
+            table.pop(key, None)
+        elif op.dest is not None and key in table:
+            dests = table[key][1]
+            if op.op == "delete_dest":
+                dests.pop((op.dest.address, op.dest.port), None)
+            else:
+                dests[(op.dest.address, op.dest.port)] = op.dest
+    return sort_table((svc, list(dests.values())) for svc, dests in table.values())
+
+
+def sort_table(table: Iterable[tuple[Service, Iterable[Dest]]]) -> list[tuple[Service, list[Dest]]]:
+    """Services by their ``-A`` line, real servers by their ``-a`` line (the order of sorted ``ipvsadm -S -n``)."""
+    rows = [(svc, sorted(dests, key=lambda d, k=svc.key: render_dest(k, d))) for svc, dests in table]
+    return sorted(rows, key=lambda row: render_service(row[0]))
+
+
+def render_table(table: Iterable[tuple[Service, Iterable[Dest]]]) -> list[str]:
+    """A table as sorted ``ipvsadm -S -n`` lines, thresholds added as ``-x``/``-y`` (``ipvsadm -R`` reads them)."""
+    return render_config(table, thresholds=True)
+
+
+def render_wanted(wanted: Iterable[ServiceConfig]) -> list[str]:
+    """The ``ipvsadm -R`` lines of a checked config: every service as given, defaults for the rest."""
+    return render_table(apply_to_table([], plan([], wanted, "overridden")))
+
+
+def dest_config(dest: Dest) -> dict[str, Any]:
+    """A real server in the config shape (ipvs_real_server's option names; thresholds and tunnel only when set)."""
+    out: dict[str, Any] = {"address": dest.address, "port": dest.port, "forwarding": dest.forwarding,
+                           "weight": dest.weight}
+    if dest.upper_threshold:
+        out["upper_threshold"] = dest.upper_threshold
+    if dest.lower_threshold:
+        out["lower_threshold"] = dest.lower_threshold
+    if dest.forwarding == "tunnel":
+        out["tunnel_type"] = dest.tunnel_type or "ipip"
+        for name in ("tunnel_port", "tunnel_checksum"):
+            if getattr(dest, name) is not None:
+                out[name] = getattr(dest, name)
+    return out
+
+
+def service_config(svc: Service, dests: Iterable[Dest]) -> dict[str, Any]:
+    """A service and its real servers in the config shape: valid ``config`` input that gives this service back.
+
+    Settings at their default are left out, except ``scheduler`` and ``persistent``.
+    """
+    if svc.key.is_fwmark:
+        out: dict[str, Any] = {"fwmark": svc.key.fwmark, "family": svc.key.family}
+    else:
+        out = {"protocol": svc.key.protocol, "address": svc.key.address, "port": svc.key.port}
+    out["scheduler"] = svc.scheduler
+    if svc.scheduler_flags:
+        out["scheduler_flags"] = list(svc.scheduler_flags)
+    out["persistent"] = svc.persistent
+    if svc.persistent:
+        out["persistence_timeout"] = svc.persistence_timeout
+        if svc.persistence_netmask != normalize_netmask(None, svc.key.family):
+            out["persistence_netmask"] = str(svc.persistence_netmask)
+    if svc.persistence_engine:
+        out["persistence_engine"] = svc.persistence_engine
+    if svc.one_packet:
+        out["one_packet"] = True
+    out["real_servers"] = [dest_config(d) for d in dests]
+    return out
+
+
+def table_config(table: Iterable[tuple[Service, Iterable[Dest]]]) -> list[dict[str, Any]]:
+    """A table in the config shape, in the order given (:func:`sort_table` first for a stable order)."""
+    return [service_config(svc, dests) for svc, dests in table]
+
+
+# --- ipvsadm -S text ------------------------------------------------------------------------------------
+
+_SELECTORS = {"-t": "tcp", "--tcp-service": "tcp", "-u": "udp", "--udp-service": "udp", "--sctp-service": "sctp",
+              "-f": None, "--fwmark-service": None}
+_SERVICE_VALUES = {"-s": "scheduler", "--scheduler": "scheduler", "-M": "persistence_netmask",
+                   "--netmask": "persistence_netmask", "--pe": "persistence_engine"}
+_DEST_VALUES = {"-w": "weight", "--weight": "weight", "-x": "upper_threshold", "--u-threshold": "upper_threshold",
+                "-y": "lower_threshold", "--l-threshold": "lower_threshold", "--tun-type": "tunnel_type",
+                "--tun-port": "tunnel_port"}
+_FORWARDING_SWITCHES = {"-g": "dr", "--gatewaying": "dr", "-m": "nat", "--masquerading": "nat", "-i": "tunnel",
+                        "--ipip": "tunnel"}
+
+
+def _split_addrport(text: str) -> tuple[str, int | None]:
+    """``[2001:db8::1]:80``, ``192.0.2.1:80``, ``192.0.2.1``, ``[2001:db8::1]`` -> (address, port or None)."""
+    if text.startswith("["):
+        addr, _bracket, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else (rest or None)
+    elif text.count(":") == 1:
+        addr, port_text = text.split(":")
+    else:
+        addr, port_text = text, None
+    if port_text is None:
+        return addr, None
+    if not port_text.isdigit():
+        raise ValidationError(f"{text!r} is not address:port (port {port_text!r} is not a number)")
+    return addr, int(port_text)
+
+
+def _parse_line(tokens: list[str]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """One ``-A``/``-a`` line as ``(kind, service options, real-server options)`` (values still text)."""
+    head = tokens[0]
+    if head in ("-A", "--add-service"):
+        kind = "service"
+    elif head in ("-a", "--add-server"):
+        kind = "dest"
+    else:
+        raise ValidationError(f"{head} is not -A or -a (only the lines ipvsadm -S writes are read)")
+    svc: dict[str, Any] = {}
+    dest: dict[str, Any] = {}
+    i = 1
+
+    def value() -> str:
+        nonlocal i
+        if i + 1 >= len(tokens) or (tokens[i + 1].startswith("-") and not tokens[i + 1][1:].isdigit()):
+            raise ValidationError(f"{tokens[i]} needs a value")
+        i += 1
+        return tokens[i]
+
+    while i < len(tokens):
+        word = tokens[i]
+        if word in _SELECTORS:
+            if "address" in svc or "fwmark" in svc:
+                raise ValidationError("a line names one service")
+            text = value()
+            if _SELECTORS[word] is None:
+                svc["fwmark"] = text
+            else:
+                svc["protocol"] = _SELECTORS[word]
+                svc["address"], port = _split_addrport(text)
+                svc["port"] = 0 if port is None else port  # as ipvsadm: no port is port 0
+        elif word in ("-6", "--ipv6"):
+            svc["family"] = "ipv6"
+        elif word in _SERVICE_VALUES:
+            svc[_SERVICE_VALUES[word]] = value()
+        elif word in ("-b", "--sched-flags"):
+            svc["scheduler_flags"] = [f for f in value().split(",") if f]
+        elif word in ("-p", "--persistent"):
+            svc["persistent"] = True
+            if i + 1 < len(tokens) and tokens[i + 1].isdigit():
+                i += 1
+                svc["persistence_timeout"] = tokens[i]
+        elif word in ("-o", "--ops"):
+            svc["one_packet"] = True
+        elif word in ("-r", "--real-server"):
+            dest["address"], dest["port"] = _split_addrport(value())
+        elif word in _FORWARDING_SWITCHES:
+            dest["forwarding"] = _FORWARDING_SWITCHES[word]
+        elif word in _DEST_VALUES:
+            dest[_DEST_VALUES[word]] = value()
+        elif word in ("--tun-nocsum", "--tun-csum", "--tun-remcsum"):
+            dest["tunnel_checksum"] = word[len("--tun-"):]
+        else:
+            raise ValidationError(f"unknown option {word}")
+        i += 1
+    if "address" not in svc and "fwmark" not in svc:
+        raise ValidationError("no service (-t, -u, --sctp-service or -f)")
+    if kind == "service" and dest:
+        raise ValidationError(f"real-server options ({', '.join(sorted(dest))}) on an -A line")
+    if kind == "dest":
+        extra = sorted(set(svc) - set(_KEY_FIELDS))
+        if extra:
+            raise ValidationError(f"service options ({', '.join(extra)}) on an -a line")
+        if "address" not in dest:
+            raise ValidationError("an -a line needs -r (the real server)")
+    return kind, svc, dest
+
+
+def parse_ipvsadm_save(text: str) -> list[dict[str, Any]]:
+    """``ipvsadm -S -n`` (``ipvsadm -R``) text as a config: the shape of ipvs_config's ``config`` option.
+
+    Reads ``-A`` and ``-a`` lines in any order, with short or long options (a leading ``ipvsadm``
+    is allowed; blank lines and ``#`` comments are skipped). Values are checked by the same model
+    as ``config``; every problem is reported at once as a :class:`ConfigError` naming the line
+    number and its text. Services keep the order of their ``-A`` lines, real servers of ``-a``.
+    ``-p`` without a value is the collection's default, 300 s (ipvsadm 1.31 itself stores 360).
+    """
+    errors: list[str] = []
+    services: dict[ServiceKey, tuple[Service, dict[tuple[str, int], Dest]]] = {}
+    dest_lines: list[tuple[int, str, ServiceKey, dict[str, Any]]] = []
+    seen_at: dict[Any, int] = {}
+    failed: set[ServiceKey] = set()
+    for number, line in enumerate(str(text or "").splitlines(), start=1):
+        body = line.split("#", 1)[0].strip()
+        tokens = body.split()
+        if tokens[:1] == ["ipvsadm"]:
+            tokens = tokens[1:]
+        if not tokens:
+            continue
+        where = f"line {number} '{body}'"
+        try:
+            kind, svc_raw, dest_raw = _parse_line(tokens)
+            svc_params, problems, _bad = _read_params(svc_raw, CONFIG_SERVICE_FIELDS)
+            if problems:
+                raise ValidationError("; ".join(problems))
+            key = service_key_from_params(svc_params)
+        except ValidationError as exc:
+            errors.append(f"{where}: {exc}")
+            continue
+        if kind == "dest":
+            dest_lines.append((number, where, key, dest_raw))
+            continue
+        if key in services or key in failed:
+            if key in services:
+                errors.append(f"{where}: {key.label()} again (line {seen_at[key]})")
+            continue
+        failed.add(key)
+        try:
+            spec = service_spec_from_params(svc_params)
+            static = _static_service_problems(spec)
+            if static:
+                raise ValidationError("; ".join(static))
+            services[key] = (merge_service(None, spec), {})
+            seen_at[key] = number
+            failed.discard(key)
+        except ValidationError as exc:
+            errors.append(f"{where}: {message_reason(exc, key.label())}")
+    for number, where, key, dest_raw in dest_lines:
+        if key not in services and key not in failed:  # (a wrong -A line has its message; its -a lines are read)
+            errors.append(f"{where}: no -A line for {key.label()}")
+            continue
+        try:
+            params, problems, _bad = _read_params(dest_raw, CONFIG_DEST_FIELDS)
+            if problems:
+                raise ValidationError("; ".join(problems))
+            spec = dest_spec_from_params(params, key)
+            dest = merge_dest(None, spec, key)
+        except ValidationError as exc:
+            errors.append(f"{where}: {message_reason(exc, key.label())}")
+            continue
+        if key not in services:
+            continue
+        dests = services[key][1]
+        dkey = (dest.address, dest.port)
+        if dkey in dests:
+            errors.append(f"{where}: real server {dest.label()} of {key.label()} again (line {seen_at[(key, dkey)]})")
+            continue
+        dests[dkey] = dest
+        seen_at[(key, dkey)] = number
+    if errors:
+        raise ConfigError(errors, "running_config")
+    return table_config((svc, list(dests.values())) for svc, dests in services.values())
