@@ -11,7 +11,9 @@ class ModuleDocFragment:  # pylint: disable=too-few-public-methods
     DOCUMENTATION = r"""
 options: {}
 requirements:
-  - pyroute2 >= 0.9.6 on the managed host (0.9.5 sends a broken key for firewall-mark services).
+  - pyroute2 >= 0.7.2 for the Python that runs the module on the managed host, such as Debian 12's and
+    Debian 13's C(python3-pyroute2) (0.7.2, 0.7.7) or a newer one from PyPI (tested up to 0.9.7). Only its
+    generic netlink layer is used; an older pyroute2 fails with a message naming the version found.
   - A Linux kernel with IPVS (C(CONFIG_IP_VS)); the module loads C(ip_vs) and the scheduler's
     C(ip_vs_<scheduler>) module with C(modprobe) when they are not loaded.
   - Root (C(CAP_NET_ADMIN)) on the managed host.

@@ -12,6 +12,11 @@ pyroute2's high-level ``IPVSService``/``IPVSDest`` are not used: their message t
 netmask (IPv6 prefix), the GUE tunnel port and the global timeouts wrong, and objects built
 from messages keep defaults instead of the kernel's values. The message class below carries
 the kernel's own attribute types (include/uapi/linux/ip_vs.h).
+
+Only pyroute2's low-level netlink pieces are used (``GenericNetlinkSocket``, ``genlmsg``, ``nla``),
+so pyroute2 0.7.2 (Debian 12's python3-pyroute2) works as well as the newest; pyroute2 0.7.x has no
+IPVS module at all, so the statistics types are defined here too. An older pyroute2 is refused
+with a message naming the version found and where (:func:`pyroute2_problem`).
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from __future__ import annotations
 import errno as errno_mod
 import ipaddress
 import os
+import platform
+import re
+import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import BackendUnavailableError, KernelError
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
     FAMILIES,
@@ -48,19 +57,80 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
     sched_flags_to_bits,
 )
 
+# The oldest pyroute2 proven on a kernel (Debian 12's python3-pyroute2; bin/test's kernel stage runs
+# the IPVS tests with it and with the pinned one). Only its low-level netlink pieces are used.
+PYROUTE2_MINIMUM = (0, 7, 2)
+PYROUTE2_REQUIREMENT = "pyroute2>=" + ".".join(str(part) for part in PYROUTE2_MINIMUM)
+
+PYROUTE2_VERSION: str | None = None  # the version found, when pyroute2 itself could be imported
+PYROUTE2_LOCATION: str | None = None  # the directory it was imported from
 PYROUTE2_IMPORT_ERROR: str | None = None
 try:
+    import pyroute2
+
+    PYROUTE2_LOCATION = os.path.dirname(getattr(pyroute2, "__file__", None) or "") or None
+    PYROUTE2_VERSION = str(getattr(pyroute2, "__version__", "unknown"))
     from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, genlmsg, nla
     from pyroute2.netlink.exceptions import NetlinkError
     from pyroute2.netlink.generic import GenericNetlinkSocket
-    from pyroute2.netlink.generic.ipvs import ipvsstats
 except ImportError:
-    HAS_PYROUTE2 = False
     PYROUTE2_IMPORT_ERROR = traceback.format_exc()
-else:
-    HAS_PYROUTE2 = True
 
-PYROUTE2_REQUIREMENT = "pyroute2>=0.9.6"
+
+def installed_version(package_dir: str | None, name: str = "pyroute2") -> str | None:
+    """The version in the metadata installed beside an imported package (a ``*.dist-info`` or ``*.egg-info``).
+
+    Debian's python3-pyroute2 0.7.2 has no ``pyroute2/config/version.py``, so its
+    ``pyroute2.__version__`` is ``"unknown"``; its ``pyroute2-0.7.2.dist-info`` says the version.
+    Only the directory the package came from is read, not another copy elsewhere on the path.
+    """
+    if not package_dir:
+        return None
+    try:
+        from importlib import metadata  # pylint: disable=import-outside-toplevel
+    except ImportError:  # pragma: no cover - Python 3.7
+        return None
+    for dist in metadata.distributions(path=[os.path.dirname(package_dir)]):
+        if str(dist.metadata["Name"] or "").lower() == name:
+            return str(dist.version)
+    return None
+
+
+if PYROUTE2_VERSION == "unknown":
+    PYROUTE2_VERSION = installed_version(PYROUTE2_LOCATION) or PYROUTE2_VERSION
+
+
+def version_tuple(text: str | None) -> tuple[int, ...] | None:
+    """``"0.7.2"`` -> ``(0, 7, 2)``; the leading numbers of a version (``None`` when it has none)."""
+    match = re.match(r"\d+(?:\.\d+)*", (text or "").strip())
+    return tuple(int(part) for part in match.group(0).split(".")) if match else None
+
+
+def pyroute2_too_old(version: str | None) -> bool:
+    """Whether a pyroute2 of this version is older than :data:`PYROUTE2_MINIMUM` (an unreadable one is not)."""
+    found = version_tuple(version)
+    return found is not None and found < PYROUTE2_MINIMUM
+
+
+HAS_PYROUTE2 = PYROUTE2_IMPORT_ERROR is None and not pyroute2_too_old(PYROUTE2_VERSION)
+
+
+def pyroute2_problem(version: str | None = PYROUTE2_VERSION, location: str | None = PYROUTE2_LOCATION) -> str:
+    """Why pyroute2 cannot be used on this host, for ``fail_json`` (only meaningful when not :data:`HAS_PYROUTE2`).
+
+    A pyroute2 that is there but too old is named, with where it was found and what is needed;
+    one that cannot be imported at all (``version`` None) gets Ansible's missing-library message.
+    """
+    if version is not None and pyroute2_too_old(version):
+        where = f" (imported from {location})" if location else ""
+        return (
+            f"pyroute2 {version}{where} on {platform.node()}'s Python {sys.executable} is too old: "
+            f"the lvs.ipvs modules need {PYROUTE2_REQUIREMENT}. Install a newer pyroute2 for that Python "
+            "(Debian 12 and later: the python3-pyroute2 package), or set ansible_python_interpreter to "
+            "a Python that has one."
+        )
+    return missing_required_lib(PYROUTE2_REQUIREMENT)
+
 
 CMD_NEW_SERVICE = 1
 CMD_SET_SERVICE = 2
@@ -78,6 +148,39 @@ STAT_NAMES = ("conns", "inpkts", "outpkts", "inbytes", "outbytes", "cps", "inpps
 
 if HAS_PYROUTE2:
 
+    class IpvsStats:  # pylint: disable=too-few-public-methods
+        """The statistics nested in a service or real server (pyroute2 0.7.x has no ``ipvsstats``: defined here)."""
+
+        class stats(nla):  # noqa: N801 - pyroute2 resolves nla types by class name
+            nla_map = (
+                ("IPVS_STATS_ATTR_UNSPEC", "none"),
+                ("IPVS_STATS_ATTR_CONNS", "uint32"),
+                ("IPVS_STATS_ATTR_INPKTS", "uint32"),
+                ("IPVS_STATS_ATTR_OUTPKTS", "uint32"),
+                ("IPVS_STATS_ATTR_INBYTES", "uint64"),
+                ("IPVS_STATS_ATTR_OUTBYTES", "uint64"),
+                ("IPVS_STATS_ATTR_CPS", "uint32"),
+                ("IPVS_STATS_ATTR_INPPS", "uint32"),
+                ("IPVS_STATS_ATTR_OUTPPS", "uint32"),
+                ("IPVS_STATS_ATTR_INBPS", "uint32"),
+                ("IPVS_STATS_ATTR_OUTBPS", "uint32"),
+            )
+
+        class stats64(nla):  # noqa: N801
+            nla_map = (
+                ("IPVS_STATS_ATTR_UNSPEC", "none"),
+                ("IPVS_STATS_ATTR_CONNS", "uint64"),
+                ("IPVS_STATS_ATTR_INPKTS", "uint64"),
+                ("IPVS_STATS_ATTR_OUTPKTS", "uint64"),
+                ("IPVS_STATS_ATTR_INBYTES", "uint64"),
+                ("IPVS_STATS_ATTR_OUTBYTES", "uint64"),
+                ("IPVS_STATS_ATTR_CPS", "uint64"),
+                ("IPVS_STATS_ATTR_INPPS", "uint64"),
+                ("IPVS_STATS_ATTR_OUTPPS", "uint64"),
+                ("IPVS_STATS_ATTR_INBPS", "uint64"),
+                ("IPVS_STATS_ATTR_OUTBPS", "uint64"),
+            )
+
     class IpvsMessage(genlmsg):  # pylint: disable=too-few-public-methods
         """An IPVS generic netlink message with the kernel's attribute types."""
 
@@ -92,7 +195,7 @@ if HAS_PYROUTE2:
             ("IPVS_CMD_ATTR_TIMEOUT_UDP", "uint32"),
         )
 
-        class service(nla, ipvsstats):  # noqa: N801 - pyroute2 resolves nla types by class name
+        class service(nla, IpvsStats):  # noqa: N801
             prefix = "IPVS_SVC_ATTR_"
             nla_map = (
                 ("IPVS_SVC_ATTR_UNSPEC", "none"),
@@ -113,7 +216,7 @@ if HAS_PYROUTE2:
             class flags(nla):  # noqa: N801
                 fields = (("flags", "I"), ("mask", "I"))
 
-        class dest(nla, ipvsstats):  # noqa: N801
+        class dest(nla, IpvsStats):  # noqa: N801
             prefix = "IPVS_DEST_ATTR_"
             nla_map = (
                 ("IPVS_DEST_ATTR_UNSPEC", "none"),
@@ -322,7 +425,7 @@ class IpvsHandle:
 
     def __init__(self, run_command: RunCommand | None = None, load_modules: bool = True) -> None:
         if not HAS_PYROUTE2:
-            raise BackendUnavailableError(f"{PYROUTE2_REQUIREMENT} is needed to manage IPVS")
+            raise BackendUnavailableError(pyroute2_problem())
         self._run = run_command
         self._load_modules = load_modules
         self._sock: Any = None

@@ -135,13 +135,13 @@ connections:
       fwmark: null
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import run_and_exit
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
-    PYROUTE2_REQUIREMENT,
     IpvsHandle,
+    pyroute2_problem,
     read_conn_table,
     read_sysctls,
 )
@@ -194,7 +194,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2 and set(module.params["gather"]) & {"services", "timeouts"}:
-        module.fail_json(msg=missing_required_lib(PYROUTE2_REQUIREMENT), exception=PYROUTE2_IMPORT_ERROR)
+        module.fail_json(msg=pyroute2_problem(), exception=PYROUTE2_IMPORT_ERROR)
     run_and_exit(module, run)
 
 

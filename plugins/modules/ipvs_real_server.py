@@ -229,13 +229,13 @@ left:
 import time
 from dataclasses import replace
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError, run_and_exit
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
-    PYROUTE2_REQUIREMENT,
     IpvsHandle,
+    pyroute2_problem,
 )
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
     SERVICE_KEY_OPTIONS,
@@ -379,7 +379,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib(PYROUTE2_REQUIREMENT), exception=PYROUTE2_IMPORT_ERROR)
+        module.fail_json(msg=pyroute2_problem(), exception=PYROUTE2_IMPORT_ERROR)
     run_and_exit(module, run)
 
 

@@ -72,13 +72,13 @@ changes:
   sample: [tcp, tcp_fin, udp]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import run_and_exit
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
-    PYROUTE2_REQUIREMENT,
     IpvsHandle,
+    pyroute2_problem,
 )
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import merge_timeouts, timeouts_from_params
 
@@ -109,7 +109,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib(PYROUTE2_REQUIREMENT), exception=PYROUTE2_IMPORT_ERROR)
+        module.fail_json(msg=pyroute2_problem(), exception=PYROUTE2_IMPORT_ERROR)
     run_and_exit(module, run)
 
 
