@@ -62,6 +62,48 @@ def ipvs_kernel() -> str:
     return os.uname().release
 
 
+# Which pyroute2 the modules imported, by how they were run; printed at the end of the run.
+PYROUTE2_SEEN = pytest.StashKey[dict]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pyroute2_used(request) -> dict[str, str]:
+    """The pyroute2 the collection's netlink layer imports in this process: checked, and printed at the end.
+
+    bin/test's kernel stage runs the IPVS tests a second time with Debian's python3-pyroute2
+    first on the import path: ``LVS_TEST_PYROUTE2_PATH`` (that directory) and
+    ``LVS_TEST_PYROUTE2_VERSION`` (the version it holds). Then every test fails unless the
+    modules really use that one. Returns ``{how the modules were run: "version from where"}``;
+    tests that run modules another way (through ansible) add theirs.
+    """
+    from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs
+
+    seen = request.config.stash.setdefault(PYROUTE2_SEEN, {})
+    seen["in-process (run_module, module_utils)"] = f"{_ipvs.PYROUTE2_VERSION} from {_ipvs.PYROUTE2_LOCATION}"
+    assert _ipvs.HAS_PYROUTE2, _ipvs.pyroute2_problem()
+    check_pyroute2(_ipvs.PYROUTE2_VERSION, _ipvs.PYROUTE2_LOCATION)
+    # The pieces the netlink layer uses come from there too, not from another pyroute2 on the path.
+    check_pyroute2(_ipvs.PYROUTE2_VERSION, sys.modules[_ipvs.GenericNetlinkSocket.__module__].__file__)
+    return seen
+
+
+def check_pyroute2(version: str | None, location: str | None) -> None:
+    """Fail unless this is the pyroute2 the run asked for (LVS_TEST_PYROUTE2_PATH/_VERSION, when set)."""
+    want_path = os.environ.get("LVS_TEST_PYROUTE2_PATH")
+    want_version = os.environ.get("LVS_TEST_PYROUTE2_VERSION")
+    if want_path:
+        assert location and Path(location).resolve().is_relative_to(Path(want_path).resolve()), (
+            f"pyroute2 came from {location}, not from LVS_TEST_PYROUTE2_PATH={want_path}"
+        )
+    if want_version:
+        assert version == want_version, f"pyroute2 {version} was imported, not LVS_TEST_PYROUTE2_VERSION={want_version}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    for how, what in config.stash.get(PYROUTE2_SEEN, {}).items():
+        terminalreporter.write_line(f"pyroute2 used {how}: {what}")
+
+
 def sh(cmd: str | list[str], *, check: bool = True, input: str | None = None) -> str:
     """Run a command, return its stdout; raise with its stderr when it fails and check is set."""
     args = cmd if isinstance(cmd, list) else ["sh", "-c", cmd]
