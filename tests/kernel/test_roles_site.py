@@ -350,9 +350,11 @@ def test_string_booleans_fqcn_run_and_vips_that_go(cluster):
     assert not (REPO_PLAYBOOKS / "lvs-ipvs-tls").exists()
 
     inv = _ini_inventory(rl, inv_dir, {**common, **_pcc_common(rl, second_vip=vip2, second_state="absent")},
-                         {**BOOLEANS_OFF, "real_server_tls": "yes"})
+                         {**BOOLEANS_OFF, "real_server_tls": "yes", "director_load_kernel_modules": "false"})
     run = rl.playbook(inv, "-e", "director_purge=false", playbook="lvs.ipvs.site")
     _ok(run)
+    modprobe = run.out.split("TASK [lvs.ipvs.director : Load the IPVS kernel modules]", 1)[1].split("TASK [", 1)[0]
+    assert "skipping: [pcc-director]" in modprobe and "ok: [pcc-director]" not in modprobe, modprobe
     state = rl.director_state()
     assert f"{vip2}/32" not in state["addr"] and f"{rl.lab.vip}/32" in state["addr"], state
     assert f"{by_hand}/32" in state["addr"], "an address the role did not add was removed"
