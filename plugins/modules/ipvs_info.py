@@ -13,6 +13,10 @@ description:
   - Returns the IPVS virtual services with their real servers, flags, persistence settings and
     counters; the connection timeouts; the C(net.ipv4.vs.*) sysctls; and the connection table of
     C(/proc/net/ip_vs_conn) with persistence templates marked as such.
+  - With O(gather=prerequisites), what the host has of what the collection needs (the pyroute2
+    library for the Python that runs the modules, the C(ipvsadm), C(iptables), C(modprobe), C(ip)
+    and C(sysctl) commands, whether IPVS is loaded) and its distribution; this works without
+    pyroute2, and is what the roles' preflight reads before they change anything.
   - Read-only; runs in check mode.
 author:
   - lvs.ipvs contributors (@lvs-ipvs)
@@ -33,7 +37,7 @@ options:
     description: What to read.
     type: list
     elements: str
-    choices: [services, timeouts, sysctls, connections]
+    choices: [services, timeouts, sysctls, connections, prerequisites]
     default: [services, timeouts, sysctls, connections]
 seealso:
   - module: lvs.ipvs.ipvs_service
@@ -54,6 +58,15 @@ EXAMPLES = r"""
   lvs.ipvs.ipvs_info:
     gather: [services]
   register: ipvs_services
+
+- name: What this host lacks of what the collection needs
+  lvs.ipvs.ipvs_info:
+    gather: [prerequisites]
+  register: ipvs_host
+
+- name: Say it
+  ansible.builtin.debug:
+    msg: "missing: {{ ipvs_host.prerequisites.absent | join(', ') or 'nothing' }}"
 """
 
 RETURN = r"""
@@ -133,15 +146,72 @@ connections:
       pe_data: null
       template: true
       fwmark: null
+prerequisites:
+  description:
+    - What the host has of what the collection needs. RV(prerequisites.absent) names each missing
+      piece (V(pyroute2) or a command).
+  returned: when O(gather) contains V(prerequisites)
+  type: dict
+  contains:
+    python:
+      description: The Python that runs the modules.
+      type: dict
+      returned: always
+      sample: {executable: /usr/bin/python3, version: 3.11.2}
+    pyroute2:
+      description:
+        - The pyroute2 library; RV(prerequisites.pyroute2.found) is the installed version (or V(null)),
+          RV(prerequisites.pyroute2.problem) a sentence saying what is wrong (or V(null)).
+      type: dict
+      returned: always
+      sample: {found: 0.7.2, usable: true, required: pyroute2>=0.7.2, problem: null}
+    commands:
+      description: The full path of each command the collection runs, or V(null) when it is missing.
+      type: dict
+      returned: always
+      sample: {ipvsadm: /usr/sbin/ipvsadm, iptables: /usr/sbin/iptables, ip6tables: /usr/sbin/ip6tables,
+               iptables-restore: /usr/sbin/iptables-restore, ip6tables-restore: /usr/sbin/ip6tables-restore,
+               modprobe: /usr/sbin/modprobe, ip: /usr/bin/ip, sysctl: /usr/sbin/sysctl}
+    ipvs_loaded:
+      description: Whether the running kernel has IPVS loaded (C(/proc/net/ip_vs) exists).
+      type: bool
+      returned: always
+      sample: true
+    os:
+      description:
+        - The distribution, from C(/etc/os-release).
+        - RV(prerequisites.os.family) is V(debian), V(redhat), V(suse) or the id.
+      type: dict
+      returned: always
+      sample: {id: debian, id_like: [], version_id: "12", family: debian}
+    absent:
+      description: The missing pieces by name, V(pyroute2) and command names.
+      type: list
+      elements: str
+      returned: always
+      sample: [pyroute2, ipvsadm]
 """
+
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import run_and_exit
+from ansible_collections.lvs.ipvs.plugins.module_utils._host import (
+    distribution_version,
+    prerequisites,
+    pyroute2_state,
+    read_text,
+    which_in,
+)
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
+    PYROUTE2_LOCATION,
+    PYROUTE2_REQUIREMENT,
+    PYROUTE2_VERSION,
     IpvsHandle,
     pyroute2_problem,
+    pyroute2_too_old,
     read_conn_table,
     read_sysctls,
 )
@@ -178,6 +248,13 @@ def run(module: AnsibleModule) -> dict:
         result["sysctls"] = read_sysctls()
     if "connections" in gather:
         result["connections"] = parse_ip_vs_conn(read_conn_table())
+    if "prerequisites" in gather:
+        found = PYROUTE2_VERSION or distribution_version("pyroute2")
+        pyroute2 = pyroute2_state(HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, PYROUTE2_REQUIREMENT, found)
+        if not HAS_PYROUTE2 and pyroute2_too_old(found):
+            pyroute2["problem"] = pyroute2_problem(found, PYROUTE2_LOCATION)
+        result["prerequisites"] = prerequisites(pyroute2=pyroute2, which=which_in(os.environ.get("PATH")),
+                                                read=read_text)
     return result
 
 
@@ -187,7 +264,7 @@ def main() -> None:
             gather=dict(
                 type="list",
                 elements="str",
-                choices=["services", "timeouts", "sysctls", "connections"],
+                choices=["services", "timeouts", "sysctls", "connections", "prerequisites"],
                 default=["services", "timeouts", "sysctls", "connections"],
             ),
         ),
