@@ -1,61 +1,59 @@
 # Copyright (c) 2026, lvs.ipvs contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters behind the lvs.ipvs.director role: validate its one data structure and render boot-time rules.
+"""Filters behind the lvs.ipvs.director role: turn its one data structure into what the modules take.
 
-``director_plan`` checks ``director_services`` before anything is changed and returns the normalized
-services (kind, service port, real-server ports, kernel modules); ``director_ipvsadm_rules`` and
-``director_fwmark_rules`` render the DESIRED state in ``ipvsadm -S -n`` and ``iptables-restore`` form,
-so that the files the role keeps for boot time show up in ``--check --diff`` before anything is applied.
+``director_plan`` checks ``director_services`` before anything is changed - the role's own shape here,
+every IPVS value through ``_model.check_config``, the code ``lvs.ipvs.ipvs_config`` runs - and returns
+the services as an ``ipvs_config`` list, the VIPs and the kernel modules. ``director_fwmark_rules``
+renders the mark rules in ``iptables-restore`` form for boot time (through ``_fwmark``, the code of
+``lvs.ipvs.fwmark_rule``). The boot-time ``ipvsadm`` rules are ``ipvs_config``'s ``rendered`` output.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from typing import Any
 
-from ansible_collections.lvs.ipvs.plugins.module_utils import _fwmark
+from ansible_collections.lvs.ipvs.plugins.module_utils import _fwmark, _model
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError
 
-PROTOCOLS = ("tcp", "udp", "sctp")
-FORWARDING = {"dr": "-g", "nat": "-m", "tunnel": "-i"}
-PROTO_FLAG = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}
 DEFAULT_SCHEDULER = "wlc"
-MARK_MAX = 0xFFFFFFFF
 
 
-def _is_int(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, str) and value.strip().isdigit()
+def _ports(raw: dict) -> list:
+    ports = raw.get("ports")
+    if ports is None and raw.get("port") is not None:
+        ports = [raw["port"]]
+    if ports is None:
+        return []
+    return ports if isinstance(ports, list) else [ports]
 
 
-def _endpoint(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
-def _netmask(family: str, value: Any, label: str, errors: list[str]) -> str | None:
-    """Canonical persistence granularity: dotted mask for IPv4, prefix length for IPv6."""
-    if value is None or value == "":
-        return None
-    text = str(value).strip().lstrip("/")
-    if family == "ipv4":
-        try:
-            net = ipaddress.IPv4Network(f"0.0.0.0/{text}")
-        except ValueError:
-            errors.append(f"{label}: persistence_netmask {value!r} is not an IPv4 netmask (e.g. 255.255.255.0 or 24)")
-            return None
-        return str(net.netmask)
-    if not text.isdigit() or not 1 <= int(text) <= 128:
-        errors.append(f"{label}: persistence_netmask {value!r} is not an IPv6 prefix length 1..128")
-        return None
-    return text
+def _real_servers(raw: dict, label: str, errors: list[str]) -> list[dict]:
+    """The real servers as ``ipvs_config`` entries (a bare address is ``{address: ...}``); _model checks the values."""
+    items = raw.get("real_servers") or []
+    if not isinstance(items, list):
+        errors.append(f"{label}: real_servers must be a list")
+        return []
+    out = []
+    for item in items:
+        rs = dict(item) if isinstance(item, dict) else {"address": item}
+        rs.setdefault("forwarding", "dr")
+        rs.setdefault("weight", 1)
+        out.append({k: v for k, v in rs.items() if v is not None})
+    return out
 
 
 def _service(raw: Any, index: int, errors: list[str]) -> dict | None:
+    """One entry of ``director_services``: its role-level shape, and its ``ipvs_config`` entry (``config``).
+
+    Only what is the role's own is checked here (a name, a state, the VIP, how ports make a port, PCC or
+    firewall-mark service); every IPVS value (scheduler, timeout, netmask, real-server port, weight,
+    forwarding...) is checked by ``_model.check_config``, the code the modules use.
+    """
     if not isinstance(raw, dict):
         errors.append(f"director_services[{index}]: each service is a mapping, got {raw!r}")
         return None
@@ -76,191 +74,110 @@ def _service(raw: Any, index: int, errors: list[str]) -> dict | None:
         return None
     family = "ipv6" if vip.version == 6 else "ipv4"
     protocol = str(raw.get("protocol", "tcp")).lower()
-    if protocol not in PROTOCOLS:
-        errors.append(f"{label}: protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
-    scheduler = str(raw.get("scheduler") or DEFAULT_SCHEDULER)
     timeout = raw.get("persistence_timeout")
-    if timeout is not None and (not _is_int(timeout) or int(timeout) < 1):
-        errors.append(f"{label}: persistence_timeout {timeout!r} is not a number of seconds >= 1")
-        timeout = None
-    persistent = timeout is not None
-    netmask = _netmask(family, raw.get("persistence_netmask"), label, errors)
-    if netmask is not None and not persistent:
-        errors.append(f"{label}: persistence_netmask needs persistence_timeout "
-                      "(granularity only applies to persistence)")
-    fwmark = raw.get("fwmark")
-    ports_raw = raw.get("ports")
-    if ports_raw is None and raw.get("port") is not None:
-        ports_raw = [raw["port"]]
-    if ports_raw is None:
-        ports_raw = []
-    if not isinstance(ports_raw, list):
-        ports_raw = [ports_raw]
-    if fwmark is not None:
-        if not _is_int(fwmark) or not 1 <= int(fwmark) <= MARK_MAX:
-            errors.append(f"{label}: fwmark {fwmark!r} is not a firewall mark 1..{MARK_MAX}")
-            fwmark = None
-        else:
-            fwmark = int(fwmark)
     svc: dict[str, Any] = {
         "name": str(name or index),
         "state": state,
         "vip": str(vip),
         "family": family,
         "protocol": protocol,
-        "scheduler": scheduler,
-        "persistent": persistent,
-        "persistence_timeout": int(timeout) if persistent else None,
-        "persistence_netmask": netmask,
+        "scheduler": str(raw.get("scheduler") or DEFAULT_SCHEDULER),
         "fwmark": None,
         "port": None,
         "ports": [],
         "kind": "port",
     }
-    if raw.get("fwmark") is not None:
+    config: dict[str, Any] = {"scheduler": svc["scheduler"], "persistent": timeout is not None}
+    if timeout is not None:
+        config["persistence_timeout"] = timeout
+    if raw.get("persistence_netmask") not in (None, ""):
+        config["persistence_netmask"] = str(raw["persistence_netmask"])
+    ports_raw = _ports(raw)
+    fwmark = raw.get("fwmark")
+    if fwmark is not None:
         # A firewall-mark group: the mark ties the ports together under one persistence template.
         if not ports_raw:
-            errors.append(f"{label}: fwmark group {raw.get('fwmark')} has no ports: list the ports it bundles in ports")
+            errors.append(f"{label}: fwmark group {fwmark} has no ports: list the ports it bundles in ports")
         ports: list[str] = []
         for port in ports_raw:
             if str(port).strip() == "0":
-                errors.append(f"{label}: port 0 cannot be part of fwmark group {raw.get('fwmark')}")
+                errors.append(f"{label}: port 0 cannot be part of fwmark group {fwmark}")
                 continue
             try:
                 ports.append(_fwmark.normalize_port(port))
             except ValidationError as exc:
                 errors.append(f"{label}: {exc}")
         svc.update(kind="fwmark", fwmark=fwmark, ports=ports, port=0)
+        config.update(fwmark=fwmark, family=family)
+        if str(fwmark).strip().isdigit():  # otherwise _model names the bad mark
+            svc["fwmark"] = int(fwmark)
     elif not ports_raw:
         errors.append(f"{label}: no ports: give one port, [0] for a persistent-client (PCC) service, "
                       "or several ports with a fwmark")
+        return None
     elif len(ports_raw) > 1:
         errors.append(f"{label}: several ports {ports_raw} need a fwmark to group them (set fwmark)")
+        return None
     else:
         port = ports_raw[0]
-        if not _is_int(port) or not 0 <= int(port) <= 65535:
-            errors.append(f"{label}: port {port!r} is not a port number 0..65535")
-        else:
+        config.update(protocol=protocol, address=str(vip), port=port)
+        if str(port).strip().isdigit():
             svc["port"] = int(port)
             svc["ports"] = [str(int(port))]
-            if int(port) == 0:
-                svc["kind"] = "pcc"
-                if not persistent:
-                    errors.append(f"{label}: port 0 (persistent client, PCC) is only valid with persistence: "
-                                  "set persistence_timeout")
-    rs_list = raw.get("real_servers") or []
-    if not isinstance(rs_list, list):
-        errors.append(f"{label}: real_servers must be a list")
-        rs_list = []
-    real_servers = []
-    seen_rs: set[tuple[str, int]] = set()
-    for j, item in enumerate(rs_list):
-        rs = item if isinstance(item, dict) else {"address": item}
-        rlabel = f"{label}.real_servers[{j}]"
-        try:
-            addr = ipaddress.ip_address(str(rs.get("address", "")).strip())
-        except ValueError:
-            errors.append(f"{rlabel}: address {rs.get('address')!r} is not an IPv4 or IPv6 address")
-            continue
-        if (addr.version == 6) != (family == "ipv6"):
-            errors.append(f"{rlabel}: address {addr} is not of the same family as vip {vip}")
-            continue
-        default_port = svc["port"] if svc["kind"] == "port" else 0
-        rport = rs.get("port", default_port)
-        if rport is None:
-            rport = default_port
-        if not _is_int(rport) or not 0 <= int(rport) <= 65535:
-            errors.append(f"{rlabel}: port {rport!r} is not a port number 0..65535")
-            continue
-        weight = rs.get("weight", 1)
-        if not _is_int(weight) or not 0 <= int(weight) <= 65535:
-            errors.append(f"{rlabel}: weight {weight!r} is not 0..65535 (0 = quiescent)")
-            continue
-        forwarding = str(rs.get("forwarding", "dr")).lower()
-        if forwarding not in FORWARDING:
-            errors.append(f"{rlabel}: forwarding {forwarding!r} is not one of {', '.join(FORWARDING)}")
-            continue
-        key = (str(addr), int(rport or 0))
-        if key in seen_rs:
-            errors.append(f"{rlabel}: real server {_endpoint(str(addr), int(rport or 0))} is listed twice")
-            continue
-        seen_rs.add(key)
-        real_servers.append({"address": str(addr), "port": int(rport or 0), "weight": int(weight),
-                             "forwarding": forwarding})
-    svc["real_servers"] = real_servers
-    if svc["kind"] == "fwmark":
-        svc["key"] = {"fwmark": svc["fwmark"], "family": family}
-    else:
-        svc["key"] = {"protocol": protocol, "address": str(vip), "port": svc["port"]}
+            svc["kind"] = "pcc" if int(port) == 0 else "port"
+            if svc["kind"] == "pcc" and timeout is None:
+                errors.append(f"{label}: port 0 (persistent client, PCC) is only valid with persistence: "
+                              "set persistence_timeout")
+    config["real_servers"] = _real_servers(raw, label, errors)
+    svc["config"] = config
+    svc["key"] = {k: config[k] for k in ("fwmark", "family", "protocol", "address", "port") if k in config}
     return svc
 
 
-def director_plan(services: Any) -> dict:
-    """Validate ``director_services`` and return ``{errors, services, kernel_modules, vips}``."""
+def director_plan(services: Any, timeouts: Any = None) -> dict:
+    """Check ``director_services`` and return ``{errors, services, config, absent_config, kernel_modules, vips}``.
+
+    ``config`` is the ``lvs.ipvs.ipvs_config`` list of the present services, ``absent_config`` the keys of
+    the services marked absent; ``timeouts`` (``director_timeouts``) are checked too. Every IPVS value is checked by ``_model.check_config`` (what ipvs_config
+    runs), its messages naming the service by the role's name for it.
+    """
     errors: list[str] = []
     if services is None:
         services = []
     if not isinstance(services, list):
-        return {"errors": ["director_services must be a list of services"], "services": [],
-                "kernel_modules": [], "vips": []}
+        return {"errors": ["director_services must be a list of services"], "services": [], "config": [],
+                "absent_config": [], "kernel_modules": [], "vips": []}
     out: list[dict] = []
     for index, raw in enumerate(services):
         svc = _service(raw, index, errors)
         if svc is not None:
             out.append(svc)
     names: dict[str, int] = {}
-    marks: dict[tuple[int, str], str] = {}
-    keys: dict[tuple, str] = {}
     for svc in out:
         names[svc["name"]] = names.get(svc["name"], 0) + 1
-        if svc["kind"] == "fwmark" and svc["fwmark"] is not None:
-            mark_key = (svc["fwmark"], svc["family"])
-            if mark_key in marks:
-                errors.append(f"director_services: two services claim fwmark {svc['fwmark']}: "
-                              f"{marks[mark_key]} and {svc['name']}")
-            else:
-                marks[mark_key] = svc["name"]
-            key: tuple = ("fwmark", svc["fwmark"], svc["family"])
-        else:
-            key = (svc["protocol"], svc["vip"], svc["port"])
-        if key in keys:
-            errors.append(f"director_services: {keys[key]} and {svc['name']} describe the same virtual service")
-        else:
-            keys[key] = svc["name"]
     errors += [f"director_services: the name {name!r} is used by {count} services" for name, count in names.items()
                if count > 1]
+    # One model: the IPVS values of every service (present or absent, so a key used twice is found too).
+    _checked, model_errors = _model.check_config([svc["config"] for svc in out])
+    errors += [re.sub(r"config\[(\d+)\]", lambda m: f"director_services[{out[int(m.group(1))]['name']}]", problem)
+               for problem in model_errors]
+    if timeouts:
+        _wanted, timeout_errors = _model.check_timeouts(timeouts)
+        errors += [f"director_{problem}" for problem in timeout_errors]
     present = [s for s in out if s["state"] == "present"]
-    modules = ["ip_vs", *sorted({f"ip_vs_{s['scheduler']}" for s in present})]
+    schedulers = sorted({s["scheduler"] for s in present if s["scheduler"] in _model.KERNEL_SCHEDULERS})
     vips: list[str] = []
     for svc in present:
         if svc["vip"] not in vips:
             vips.append(svc["vip"])
-    return {"errors": errors, "services": out, "kernel_modules": modules, "vips": vips}
-
-
-def _service_id(svc: dict) -> str:
-    if svc["kind"] == "fwmark":
-        return f"-f {svc['fwmark']}" + (" -6" if svc["family"] == "ipv6" else "")
-    return f"{PROTO_FLAG[svc['protocol']]} {_endpoint(svc['vip'], svc['port'])}"
-
-
-def director_ipvsadm_rules(services: list[dict]) -> str:
-    """The desired virtual services and real servers, in ``ipvsadm -S -n`` (ipvsadm-restore) form."""
-    lines: list[str] = []
-    for svc in services or []:
-        if svc.get("state", "present") != "present":
-            continue
-        head = f"-A {_service_id(svc)} -s {svc['scheduler']}"
-        if svc["persistent"]:
-            head += f" -p {svc['persistence_timeout']}"
-            mask = svc.get("persistence_netmask")
-            if mask and mask not in ("255.255.255.255", "128"):
-                head += f" -M {mask}"
-        lines.append(head)
-        for rs in svc["real_servers"]:
-            lines.append(f"-a {_service_id(svc)} -r {_endpoint(rs['address'], rs['port'])} "
-                         f"{FORWARDING[rs['forwarding']]} -w {rs['weight']}")
-    return "\n".join(lines) + ("\n" if lines else "")
+    return {
+        "errors": errors,
+        "services": out,
+        "config": [s["config"] for s in present],
+        "absent_config": [s["key"] for s in out if s["state"] == "absent"],
+        "kernel_modules": ["ip_vs", *(f"ip_vs_{name}" for name in schedulers)],
+        "vips": vips,
+    }
 
 
 def director_fwmark_rules(services: list[dict], family: str = "ipv4", chains: list[str] | None = None) -> str:
@@ -276,48 +193,6 @@ def director_fwmark_rules(services: list[dict], family: str = "ipv4", chains: li
                                         port=port, mark=svc["fwmark"])
                 rules.append(rule.render("-A"))
     return "\n".join(["*mangle", *rules, "COMMIT"]) + "\n"
-
-
-def _info_key(entry: dict) -> tuple:
-    if entry.get("fwmark"):
-        return ("fwmark", int(entry["fwmark"]), entry.get("family", "ipv4"))
-    return (entry.get("protocol"), str(ipaddress.ip_address(entry["address"])), int(entry.get("port") or 0))
-
-
-def _plan_key(svc: dict) -> tuple:
-    if svc["kind"] == "fwmark":
-        return ("fwmark", svc["fwmark"], svc["family"])
-    return (svc["protocol"], svc["vip"], svc["port"])
-
-
-def director_compare(services: list[dict], info_services: list[dict]) -> dict:
-    """Compare the plan with ``lvs.ipvs.ipvs_info``'s services.
-
-    Returns ``existing`` (names of planned services the kernel has), ``extra_services`` (keys of kernel
-    services the plan does not describe, for ``director_purge``) and ``extra_real_servers`` (real servers of
-    described, present services that their ``real_servers`` list does not name).
-    """
-    planned = {_plan_key(s): s for s in services or []}
-    existing: list[str] = []
-    extra_services: list[dict] = []
-    extra_rs: list[dict] = []
-    for entry in info_services or []:
-        key = _info_key(entry)
-        svc = planned.get(key)
-        if svc is None:
-            ident = ({"fwmark": key[1], "family": key[2]} if key[0] == "fwmark"
-                     else {"protocol": key[0], "address": key[1], "port": key[2]})
-            extra_services.append(ident)
-            continue
-        existing.append(svc["name"])
-        if svc["state"] != "present":
-            continue
-        wanted = {(rs["address"], rs["port"]) for rs in svc["real_servers"]}
-        for rs in entry.get("real_servers") or []:
-            rkey = (str(ipaddress.ip_address(rs["address"])), int(rs.get("port") or 0))
-            if rkey not in wanted:
-                extra_rs.append({"service": svc["key"], "name": svc["name"], "address": rkey[0], "port": rkey[1]})
-    return {"existing": existing, "extra_services": extra_services, "extra_real_servers": extra_rs}
 
 
 def address_errors(addresses: Any, label: str = "addresses") -> list[str]:
@@ -384,9 +259,7 @@ class FilterModule:
     def filters(self) -> dict:
         return {
             "director_plan": director_plan,
-            "director_ipvsadm_rules": director_ipvsadm_rules,
             "director_fwmark_rules": director_fwmark_rules,
-            "director_compare": director_compare,
             "address_errors": address_errors,
             "host_prefix": host_prefix,
             "ip_addresses": ip_addresses,

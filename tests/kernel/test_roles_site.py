@@ -82,6 +82,9 @@ def _check_real_servers(rl: RoleLab) -> None:
 
 def _check_director_common(rl: RoleLab) -> dict:
     state = rl.director_state()
+    # One model: the boot file is ipvs_config's rendered text of the role's services, and equals the kernel's table.
+    boot = (rl.host_dir("director") / "lvs-ipvs" / "ipvs.rules").read_text().splitlines()
+    assert sorted(line for line in boot if line.strip()) == state["ipvs"], (boot, state["ipvs"])
     assert state["sysctls"].split("\n") == [
         "net.ipv4.vs.expire_quiescent_template = 1",
         "net.ipv4.vs.expire_nodest_conn = 1",

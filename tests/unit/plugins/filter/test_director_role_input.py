@@ -23,6 +23,13 @@ BAD = [
     {"name": "c", "vip": "192.0.2.1", "ports": [], "fwmark": 5},
     {"name": "d", "vip": "192.0.2.1", "ports": [80, 443], "fwmark": 7},
     {"name": "e", "vip": "192.0.2.2", "ports": [81, 444], "fwmark": 7},
+    # what the modules refused half-way through a play before the role checked through _model (issue 12)
+    {"name": "f", "vip": "192.0.2.3", "ports": [80], "real_servers": [{"address": "192.0.2.20", "port": 8080}]},
+    {"name": "g", "vip": "192.0.2.3", "ports": [81], "scheduler": "w l c"},
+    {"name": "h", "vip": "192.0.2.3", "ports": [82], "persistence_timeout": 2**33},
+    {"name": "i", "vip": "192.0.2.3", "ports": [0], "persistence_timeout": 60, "persistence_netmask": "0"},
+    {"name": "j", "vip": "192.0.2.3", "ports": [83], "scheduler": "nosuch"},
+    {"name": "k", "vip": "192.0.2.3", "real_servers": []},
 ]
 
 
@@ -50,7 +57,14 @@ def test_bad_services_fail_before_any_change(tmp_path):
                  "director_services[a]: vip 'not-an-address' is not an IPv4 or IPv6 address",
                  "director_services[b]: port 0 (persistent client, PCC) is only valid with persistence",
                  "director_services[c]: fwmark group 5 has no ports",
-                 "director_services: two services claim fwmark 7: d and e"):
+                 "director_services[e] FWM 7: listed twice (director_services[d] is the same service)",
+                 "director_services[f] TCP 192.0.2.3:80: real server 192.0.2.20:8080: dr forwarding sends packets "
+                 "to the service port 80",
+                 "director_services[g] TCP 192.0.2.3:81: scheduler 'w l c'",
+                 "director_services[h] TCP 192.0.2.3:82: persistence timeout 8589934592",
+                 "director_services[i] TCP 192.0.2.3:0: IPv4 persistence netmask /0",
+                 "director_services[j] TCP 192.0.2.3:83: scheduler 'nosuch' is not one that Linux ships",
+                 "director_services[k]: no ports"):
         assert text in out, out[-4000:]
     assert "changed=0" in out, out[-2000:]
     assert not (tmp_path / "state").exists()
