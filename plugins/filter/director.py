@@ -138,8 +138,9 @@ def director_plan(services: Any, timeouts: Any = None) -> dict:
     """Check ``director_services`` and return ``{errors, services, config, absent_config, kernel_modules, vips}``.
 
     ``config`` is the ``lvs.ipvs.ipvs_config`` list of the present services, ``absent_config`` the keys of
-    the services marked absent; ``timeouts`` (``director_timeouts``) are checked too. Every IPVS value is checked by ``_model.check_config`` (what ipvs_config
-    runs), its messages naming the service by the role's name for it.
+    the services marked absent; ``timeouts`` (``director_timeouts``) are checked too. Every IPVS value is
+    checked by ``_model.check_config`` (what ipvs_config runs), its messages naming the service by the
+    role's name for it.
     """
     errors: list[str] = []
     if services is None:

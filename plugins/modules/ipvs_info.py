@@ -159,12 +159,30 @@ prerequisites:
       returned: always
       sample: {executable: /usr/bin/python3, version: 3.11.2}
     pyroute2:
-      description:
-        - The pyroute2 library; RV(prerequisites.pyroute2.found) is the installed version (or V(null)),
-          RV(prerequisites.pyroute2.problem) a sentence saying what is wrong (or V(null)).
+      description: The pyroute2 library of the Python that runs the modules.
       type: dict
       returned: always
-      sample: {found: 0.7.2, usable: true, required: pyroute2>=0.7.2, problem: null}
+      contains:
+        found:
+          description: The installed version, or V(null) when none is installed.
+          type: str
+          returned: always
+          sample: 0.7.2
+        usable:
+          description: Whether the modules can use it.
+          type: bool
+          returned: always
+          sample: true
+        required:
+          description: What the modules need.
+          type: str
+          returned: always
+          sample: pyroute2>=0.7.2
+        problem:
+          description: A sentence saying what is wrong, or V(null).
+          type: str
+          returned: always
+          sample: pyroute2 is not installed for /usr/bin/python3; the modules need pyroute2>=0.7.2
     commands:
       description: The full path of each command the collection runs, or V(null) when it is missing.
       type: dict
@@ -178,12 +196,31 @@ prerequisites:
       returned: always
       sample: true
     os:
-      description:
-        - The distribution, from C(/etc/os-release).
-        - RV(prerequisites.os.family) is V(debian), V(redhat), V(suse) or the id.
+      description: The distribution, from C(/etc/os-release).
       type: dict
       returned: always
-      sample: {id: debian, id_like: [], version_id: "12", family: debian}
+      contains:
+        id:
+          description: C(ID).
+          type: str
+          returned: always
+          sample: debian
+        id_like:
+          description: C(ID_LIKE), split.
+          type: list
+          elements: str
+          returned: always
+          sample: []
+        version_id:
+          description: C(VERSION_ID).
+          type: str
+          returned: always
+          sample: "12"
+        family:
+          description: V(debian), V(redhat), V(suse), or the id for other distributions.
+          type: str
+          returned: always
+          sample: debian
     absent:
       description: The missing pieces by name, V(pyroute2) and command names.
       type: list

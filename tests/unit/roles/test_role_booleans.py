@@ -46,13 +46,13 @@ BOOLS = _bool_options()
 
 
 def test_the_roles_have_boolean_variables():
-    names = {name for _, name in BOOLS}
+    names = {option[1] for option in BOOLS}
     assert {"director_purge", "director_manage_vip", "director_load_kernel_modules", "director_boot_persistence",
             "director_install_packages", "real_server_boot_persistence", "real_server_tls",
             "real_server_install_packages", "preflight_install"} <= names, names
 
 
-@pytest.mark.parametrize(("role", "name"), BOOLS, ids=[n for _, n in BOOLS])
+@pytest.mark.parametrize(("role", "name"), BOOLS, ids=[option[1] for option in BOOLS])
 def test_boolean_is_read_with_bool_filter(role, name):
     uses = _uses(role, name)
     bare = [u for u in uses if not re.search(rf"\b{re.escape(name)}\s*\|\s*bool\b", u[2])]
