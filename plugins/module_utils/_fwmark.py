@@ -14,9 +14,11 @@ such a rule in one canonical form on both backends::
     -A PREROUTING -d 192.0.2.10/32 -p tcp -m tcp --dport 80 \\
         -m comment --comment "lvs.ipvs fwmark=10" -j MARK --set-xmark 0xa/0xffffffff
 
-This module parses those lines into records, validates a request, works out which rules to
-delete and add, and renders the ``iptables-restore --noflush`` batch. Rules without the
-tag are never deleted; they are only inspected to detect a mark used for another address.
+This module parses those lines into records, validates a request (the single form) or a list
+of entries (the list form, every problem at once, each naming ``rules[N]``), works out which
+rules to delete and add in one family's table (:func:`plan_table`, shared by both forms), and
+renders the ``iptables-restore --noflush`` batch. Rules without the tag are never deleted;
+they are only inspected to detect a mark used for another address.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
-from collections.abc import Iterable, Sequence
+import typing as t
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ConfigError, ValidationError
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 CHAINS = ("PREROUTING", "OUTPUT")
@@ -275,6 +278,58 @@ class Request:
         return rule.mark == self.mark and rule.address == self.address and rule.protocol == self.protocol
 
 
+def _mark_problem(mark: object) -> str | None:
+    if isinstance(mark, bool) or not isinstance(mark, int):
+        return f"invalid mark {mark!r}: a firewall mark is an integer 1..{MARK_MAX}"
+    if not MARK_MIN <= mark <= MARK_MAX:
+        return f"invalid mark {mark}: a firewall mark for IPVS is 1..{MARK_MAX} (0 means unmarked)"
+    return None
+
+
+def _ports(ports: Sequence[object] | None) -> tuple[str, ...] | None:
+    """The ports normalized, in the order given, without repeats; ValidationError names the bad one."""
+    if ports is None:
+        return None
+    seen: list[str] = []
+    for port in ports:
+        norm = normalize_port(port)
+        if norm not in seen:
+            seen.append(norm)
+    return tuple(seen)
+
+
+def _ports_needed(protocol: str) -> str:
+    return (f"state=present needs at least one port or port range in ports "
+            f"({protocol} rules match destination ports)")
+
+
+def _chains(chains: Sequence[object] | None) -> tuple[str, ...] | None:
+    if chains is None:
+        return None
+    names: list[str] = []
+    for chain in chains:
+        name = str(chain).upper()
+        if name not in CHAINS:
+            raise ValidationError(f"invalid chain {chain!r}: choose PREROUTING and/or OUTPUT")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ValidationError("chains is empty: give PREROUTING and/or OUTPUT")
+    return tuple(names)
+
+
+def _interface(in_interface: object) -> str | None:
+    if in_interface is None or in_interface == "":
+        return None
+    iface = str(in_interface)
+    if not _IFACE_RE.match(iface):
+        raise ValidationError(
+            f"invalid in_interface {iface!r}: an interface name is 1..15 letters, digits or _.:-, "
+            "optionally ending in + as a wildcard"
+        )
+    return iface
+
+
 def validate(
     *,
     mark: object,
@@ -286,13 +341,10 @@ def validate(
     state: object = "present",
     purge: object = False,
 ) -> Request:
-    """Check every option and return a normalized :class:`Request`; raise ValidationError."""
-    if isinstance(mark, bool) or not isinstance(mark, int):
-        raise ValidationError(f"invalid mark {mark!r}: a firewall mark is an integer 1..{MARK_MAX}")
-    if not MARK_MIN <= mark <= MARK_MAX:
-        raise ValidationError(
-            f"invalid mark {mark}: a firewall mark for IPVS is 1..{MARK_MAX} (0 means unmarked)"
-        )
+    """Check every option and return a normalized :class:`Request`; raise ValidationError (the first problem)."""
+    problem = _mark_problem(mark)
+    if problem:
+        raise ValidationError(problem)
     try:
         net = ipaddress.ip_network(str(address), strict=True)
     except ValueError as exc:
@@ -303,43 +355,153 @@ def validate(
     if state not in ("present", "absent"):
         raise ValidationError(f"invalid state {state!r} for fwmark {mark}: choose present or absent")
     what = f"fwmark {mark} for {protocol} {canon}"
+    try:
+        norm_ports = _ports(ports)
+        if state == "present" and not norm_ports:
+            raise ValidationError(_ports_needed(str(protocol)))
+        norm_chains = _chains(chains)
+        iface = _interface(in_interface)
+    except ValidationError as exc:
+        raise ValidationError(f"{what}: {exc}") from None
+    return Request(t.cast(int, mark), canon, str(protocol), norm_ports, norm_chains, iface, str(state), bool(purge))
+
+
+# -- list form: several groups in one task ---------------------------------------------------
+RULE_OPTIONS = ("mark", "address", "protocol", "ports", "in_interface", "chains", "state", "purge")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One validated entry of the list form (``rules[index]``)."""
+
+    index: int
+    label: str  # "rules[2] (mark 10, 192.0.2.1)", as given
+    request: Request
+
+
+def entry_label(index: int, raw: Mapping[str, object]) -> str:
+    """``rules[2] (mark 10, 192.0.2.1)``: the entry as the user wrote it, for messages."""
+    mark = raw.get("mark")
+    address = raw.get("address")
+    what = [f"mark {mark}" if mark is not None else "no mark",
+            str(address) if address not in (None, "") else "no address"]
+    return f"rules[{index}] ({', '.join(what)})"
+
+
+def check_entry(index: int, raw: Mapping[str, object]) -> tuple[Entry | None, list[str]]:
+    """Every problem of one list entry (each prefixed with its label), or the normalized entry.
+
+    The defaults are the single form's: protocol tcp, state present, purge false, chains
+    PREROUTING for present and every chain for absent.
+    """
+    label = entry_label(index, raw)
+    problems: list[str] = []
+    unknown = sorted(set(raw) - set(RULE_OPTIONS))
+    if unknown:
+        problems.append(f"unknown option {', '.join(unknown)}: an entry has {', '.join(RULE_OPTIONS)}")
+    mark = raw.get("mark")
+    if mark is None:
+        problems.append(f"mark is required: the firewall mark, 1..{MARK_MAX}")
+    else:
+        problem = _mark_problem(mark)
+        if problem:
+            problems.append(problem)
+    address = raw.get("address")
+    canon = ""
+    if address in (None, ""):
+        problems.append("address is required: the VIP or network whose traffic is marked")
+    else:
+        try:
+            canon = str(ipaddress.ip_network(str(address), strict=True))
+        except ValueError as exc:
+            problems.append(f"invalid address {address!r}: {exc}")
+    protocol = raw.get("protocol")
+    protocol = "tcp" if protocol is None else protocol
+    if protocol not in PROTOCOLS:
+        problems.append(f"invalid protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    state = raw.get("state")
+    state = "present" if state is None else state
+    if state not in ("present", "absent"):
+        problems.append(f"invalid state {state!r}: choose present or absent")
+    ports = raw.get("ports")
     norm_ports: tuple[str, ...] | None = None
-    if ports is not None:
-        seen: list[str] = []
-        for port in ports:
+    if ports is not None and (isinstance(ports, (str, bytes)) or not isinstance(ports, Sequence)):
+        problems.append(f"invalid ports {ports!r}: a list of ports or port ranges")
+    else:
+        port_problems = []
+        for port in ports or ():
             try:
-                norm = normalize_port(port)
+                normalize_port(port)
             except ValidationError as exc:
-                raise ValidationError(f"{what}: {exc}") from None
-            if norm not in seen:
-                seen.append(norm)
-        norm_ports = tuple(seen)
-    if state == "present" and not norm_ports:
-        raise ValidationError(
-            f"{what}: state=present needs at least one port or port range in ports "
-            f"({protocol} rules match destination ports)"
-        )
+                port_problems.append(str(exc))
+        problems += port_problems
+        if not port_problems:
+            norm_ports = _ports(ports)  # type: ignore[arg-type]
+            if state == "present" and not norm_ports:
+                problems.append(_ports_needed(str(protocol)))
     norm_chains: tuple[str, ...] | None = None
-    if chains is not None:
-        names: list[str] = []
-        for chain in chains:
-            name = str(chain).upper()
-            if name not in CHAINS:
-                raise ValidationError(f"{what}: invalid chain {chain!r}: choose PREROUTING and/or OUTPUT")
-            if name not in names:
-                names.append(name)
-        if not names:
-            raise ValidationError(f"{what}: chains is empty: give PREROUTING and/or OUTPUT")
-        norm_chains = tuple(names)
+    chains = raw.get("chains")
+    if chains is not None and (isinstance(chains, (str, bytes)) or not isinstance(chains, Sequence)):
+        problems.append(f"invalid chains {chains!r}: a list of PREROUTING and/or OUTPUT")
+    else:
+        try:
+            norm_chains = _chains(chains)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            problems.append(str(exc))
     iface: str | None = None
-    if in_interface is not None and in_interface != "":
-        iface = str(in_interface)
-        if not _IFACE_RE.match(iface):
-            raise ValidationError(
-                f"{what}: invalid in_interface {iface!r}: an interface name is 1..15 letters, digits or _.:-, "
-                "optionally ending in + as a wildcard"
-            )
-    return Request(mark, canon, str(protocol), norm_ports, norm_chains, iface, str(state), bool(purge))
+    try:
+        iface = _interface(raw.get("in_interface"))
+    except ValidationError as exc:
+        problems.append(str(exc))
+    purge = raw.get("purge")
+    if purge is not None and not isinstance(purge, bool):
+        problems.append(f"invalid purge {purge!r}: true or false")
+    if problems:
+        return None, [f"{label}: {problem}" for problem in problems]
+    request = Request(t.cast(int, mark), canon, str(protocol), norm_ports, norm_chains, iface, str(state), bool(purge))
+    return Entry(index, label, request), []
+
+
+def check_rules(raw_entries: Sequence[Mapping[str, object] | None]) -> list[Entry]:
+    """Validate the list form: every entry, then how they fit together; ConfigError lists every problem.
+
+    Besides each entry's own problems, an entry with state=absent may not remove a rule that
+    an entry with state=present adds (the task would contradict itself).
+    """
+    entries: list[Entry] = []
+    errors: list[str] = []
+    for index, raw in enumerate(raw_entries):
+        if not isinstance(raw, Mapping):
+            errors.append(f"rules[{index}]: an entry is a dictionary with {', '.join(RULE_OPTIONS)}, got {raw!r}")
+            continue
+        entry, problems = check_entry(index, raw)
+        errors += problems
+        if entry is not None:
+            entries.append(entry)
+    wanted_by: dict[MarkRule, Entry] = {}
+    for entry in entries:
+        if entry.request.state == "present":
+            for rule in entry.request.wanted():
+                wanted_by.setdefault(rule, entry)
+    for entry in entries:
+        if entry.request.state != "absent":
+            continue
+        clashes = [(rule, other) for rule, other in wanted_by.items() if entry.request.matches_absent(rule)]
+        for rule, other in clashes:
+            errors.append(f"{entry.label}: state=absent would remove a rule that {other.label} adds: {rule.render()}")
+    if errors:
+        raise ConfigError(in_list_order(errors), "rules")
+    return entries
+
+
+def in_list_order(messages: Iterable[str]) -> list[str]:
+    """Messages sorted by the N of their leading ``rules[N]`` (stable: an entry's own order is kept)."""
+
+    def index(message: str) -> int:
+        head = message.split("]", 1)[0][len("rules["):]
+        return int(head) if message.startswith("rules[") and head.isdigit() else -1
+
+    return sorted(messages, key=index)
 
 
 # -- plan ----------------------------------------------------------------------------------
@@ -380,42 +542,138 @@ def render_batch(delete: Iterable[MarkRule], add: Iterable[MarkRule]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plan(request: Request, current: Iterable[ParsedRule]) -> Plan:
-    """Compare the table's current rules with the request (both in canonical form)."""
+@dataclass
+class TablePlan:
+    """What a task changes in one family's mangle table, for one or several requests."""
+
+    family: str
+    requests: list[Request]
+    purge_all: bool
+    before: list[MarkRule]  # the owned rules in view (see plan_table), in table order
+    after: list[MarkRule]
+    delete: list[MarkRule]
+    add: list[MarkRule]
+    conflicts: list[list[ParsedRule]]  # per request: foreign rules setting its mark for another destination
+    foreign_same: list[list[ParsedRule]]  # per request: foreign rules setting its mark for its destination
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.delete or self.add)
+
+    def batch(self) -> str:
+        return render_batch(self.delete, self.add)
+
+
+def plan_table(requests: Sequence[Request], current: Iterable[ParsedRule], purge_all: bool = False) -> TablePlan:
+    """Plan one family's table for every request of that family (both in canonical form).
+
+    In view (``before``/``after``) are the owned rules of every mark a request names, or, with
+    ``purge_all``, every owned rule. Among them, a rule is deleted when it is an extra copy of
+    a wanted rule, when an absent request matches it, when a present request with purge has it
+    in scope, or, with ``purge_all``, when no present request wants it. A rule some present
+    request wants is never deleted. Rules without the tag are never deleted; foreign rules
+    that set a wanted mark are sorted into conflicts (another destination than every present
+    request of that mark has) and same-destination ones.
+    """
+    families = {request.family for request in requests}
+    if len(families) > 1:
+        raise ValueError(f"one table, one family: got {sorted(families)}")
+    family = families.pop() if families else ""
+    marks = {request.mark for request in requests}
+    present = [request for request in requests if request.state == "present"]
+    absent = [request for request in requests if request.state == "absent"]
     before: list[MarkRule] = []
-    conflicts: list[ParsedRule] = []
-    foreign_same: list[ParsedRule] = []
+    foreign: list[ParsedRule] = []
     for parsed in current:
         owned = parsed.owned()
-        if owned is not None:
-            if owned.mark == request.mark:
-                before.append(owned)
-            continue
-        if parsed.target == "MARK" and parsed.mark == request.mark:
-            if parsed.destination == request.address and not parsed.destination_negated:
-                foreign_same.append(parsed)
-            else:
-                conflicts.append(parsed)
+        if owned is None:
+            if parsed.target == "MARK" and parsed.mark in marks:
+                foreign.append(parsed)
+        elif purge_all or owned.mark in marks:
+            before.append(owned)
+            family = family or owned.family
 
+    wanted: list[MarkRule] = []
+    for request in present:
+        wanted += [rule for rule in request.wanted() if rule not in wanted]
+    kept: set[MarkRule] = set()
     delete: list[MarkRule] = []
-    add: list[MarkRule] = []
-    if request.state == "present":
-        wanted = request.wanted()
-        kept: set[MarkRule] = set()
-        for rule in before:
-            if rule in wanted and rule not in kept:
+    for rule in before:
+        if rule in wanted:
+            if rule in kept:
+                delete.append(rule)  # an extra copy of a wanted rule
+            else:
                 kept.add(rule)
-            elif rule in wanted or (request.purge and request.in_scope(rule)):
-                delete.append(rule)  # a duplicate of a wanted rule, or purged
-        add = [rule for rule in wanted if rule not in kept]
-    else:
-        delete = [rule for rule in before if request.matches_absent(rule)]
+        elif (
+            purge_all
+            or any(request.matches_absent(rule) for request in absent)
+            or any(request.purge and request.in_scope(rule) for request in present)
+        ):
+            delete.append(rule)
+    add = [rule for rule in wanted if rule not in kept]
+
+    # Destinations each present mark is wanted for: a foreign rule for one of them is "the same".
+    destinations: dict[int, set[str]] = {}
+    for request in present:
+        destinations.setdefault(request.mark, set()).add(request.address)
+    conflicts: list[list[ParsedRule]] = []
+    foreign_same: list[list[ParsedRule]] = []
+    for request in requests:
+        same = [p for p in foreign if p.mark == request.mark and not p.destination_negated
+                and p.destination == request.address]
+        other = [p for p in foreign if p.mark == request.mark
+                 and (p.destination_negated or p.destination not in destinations.get(request.mark, ()))]
+        foreign_same.append(same)
+        conflicts.append(other if request.state == "present" else [])
 
     after = list(before)
     for rule in delete:
         after.remove(rule)  # the first copy, as -D does
     after += add
-    return Plan(request, before, after, delete, add, conflicts if request.state == "present" else [], foreign_same)
+    return TablePlan(family, list(requests), purge_all, before, after, delete, add, conflicts, foreign_same)
+
+
+def plan(request: Request, current: Iterable[ParsedRule]) -> Plan:
+    """Compare the table's current rules with one request (the single form)."""
+    table = plan_table([request], current)
+    return Plan(request, table.before, table.after, table.delete, table.add, table.conflicts[0],
+                table.foreign_same[0])
+
+
+def plan_rules(entries: Sequence[Entry], family: str, current: Iterable[ParsedRule], purge: bool) -> TablePlan:
+    """The list form's plan for one family: the entries of that family, and with ``purge`` every owned rule."""
+    plan = plan_table([entry.request for entry in entries if entry.request.family == family], current, purge)
+    plan.family = family
+    return plan
+
+
+def conflict_errors(entries: Sequence[Entry], plan: TablePlan) -> list[str]:
+    """One message per entry whose mark foreign rules already set for another destination."""
+    mine = [entry for entry in entries if entry.request.family == plan.family]
+    errors = []
+    for index, entry in enumerate(mine):
+        found = plan.conflicts[index]
+        if found:
+            errors.append(
+                f"{entry.label}: mark {entry.request.mark} is already set by rules that lvs.ipvs does not own "
+                f"for another destination ({'; '.join(r.line for r in found)}); choose another mark or remove "
+                "those rules"
+            )
+    return errors
+
+
+def unowned_warnings(entries: Sequence[Entry], plan: TablePlan) -> list[str]:
+    """One warning per present entry whose mark foreign rules also set for its own destination."""
+    mine = [entry for entry in entries if entry.request.family == plan.family]
+    warnings = []
+    for index, entry in enumerate(mine):
+        found = plan.foreign_same[index]
+        if found and entry.request.state == "present":
+            warnings.append(
+                f"{entry.label}: rules that lvs.ipvs does not own already set mark {entry.request.mark} for "
+                f"{entry.request.address}; they are left alone: " + "; ".join(r.line for r in found)
+            )
+    return warnings
 
 
 def render_lines(rules: Iterable[MarkRule]) -> list[str]:
