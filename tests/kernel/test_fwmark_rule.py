@@ -223,3 +223,127 @@ def test_output_chain_and_in_interface(netns, run_module):
     res = run_module(netns, "fwmark_rule", {**args, "in_interface": "eth1", "purge": True})
     assert res.changed and len(res.result["rules"]) == 4
     assert "-i eth0" not in netns.run("iptables -t mangle -S")
+
+
+# -- the list form: every group in one task --------------------------------------------------
+GROUPS = [
+    {"mark": 10, "address": VIP, "ports": [80, 443]},
+    {"mark": 8, "address": LAB_VIP, "ports": [80, 23], "chains": ["PREROUTING", "OUTPUT"]},
+    {"mark": 10, "address": VIP6, "ports": [80, 443]},
+]
+GROUPS_V4 = [_rule(VIP, 80, 10), _rule(VIP, 443, 10), _rule(LAB_VIP, 80, 8), _rule(LAB_VIP, 23, 8),
+             _rule(LAB_VIP, 80, 8, "OUTPUT"), _rule(LAB_VIP, 23, 8, "OUTPUT")]
+GROUPS_V6 = [_rule(VIP6, 80, 10), _rule(VIP6, 443, 10)]
+
+
+def _tables(ns, backend) -> tuple[list[str], list[str]]:
+    return mangle_rules(ns, backend, "ipv4"), mangle_rules(ns, backend, "ipv6")
+
+
+def test_list_form_four_ways(netns, run_module, backend):
+    args = {"rules": GROUPS}
+
+    check = run_module(netns, "fwmark_rule", args, check_mode=True, diff=True)
+    assert check.rc == 0 and check.changed, check.result
+    assert check.result["diff"]["before"] == ""
+    assert check.result["diff"]["after"] == "".join(line + "\n" for line in GROUPS_V4 + GROUPS_V6)
+    assert check.result["families"]["ipv4"]["batch"] == ["*mangle", *GROUPS_V4, "COMMIT"]
+    assert _tables(netns, backend) == ([], [])
+
+    apply = run_module(netns, "fwmark_rule", args, diff=True)
+    assert apply.rc == 0 and apply.changed, apply.result
+    assert {f: r["backend"] for f, r in apply.result["families"].items()} == {"ipv4": backend.name,
+                                                                              "ipv6": backend.name}
+    assert apply.result["families"]["ipv4"]["rules"] == GROUPS_V4
+    assert apply.result["families"]["ipv6"]["rules"] == GROUPS_V6
+    assert _tables(netns, backend) == (GROUPS_V4, GROUPS_V6)
+
+    again = run_module(netns, "fwmark_rule", args, diff=True)
+    assert again.rc == 0 and not again.changed, again.result
+    assert all(r["batch"] == [] for r in again.result["families"].values())
+    assert again.result["diff"]["before"] == again.result["diff"]["after"]
+
+    check_again = run_module(netns, "fwmark_rule", args, check_mode=True, diff=True)
+    assert check_again.rc == 0 and not check_again.changed, check_again.result
+    assert _tables(netns, backend) == (GROUPS_V4, GROUPS_V6)
+
+
+def test_list_form_sets_what_one_task_per_group_sets(make_netns, run_module, backend):
+    per_group, listed = make_netns("fwg"), make_netns("fwl")
+    for group in GROUPS:
+        assert run_module(per_group, "fwmark_rule", group).changed
+    assert run_module(listed, "fwmark_rule", {"rules": GROUPS}).changed
+    assert _tables(listed, backend) == _tables(per_group, backend)
+
+
+def test_list_purge_removes_unlisted_owned_marks_and_never_untagged_rules(netns, run_module, backend):
+    # Owned rules of three marks (one IPv6), and two untagged rules, one of them setting a listed mark.
+    stale = [{"mark": 8, "address": LAB_VIP, "ports": [80, 23]}, {"mark": 9, "address": VIP6, "ports": [22]},
+             {"mark": 10, "address": VIP, "ports": [80, 8443]}]
+    assert run_module(netns, "fwmark_rule", {"rules": stale}).changed
+    hand = [f"-A PREROUTING -d {VIP}/32 -p tcp -m tcp --dport 8080 -j MARK --set-xmark 0xa/0xffffffff",
+            f"-A PREROUTING -d {LAB_VIP}/32 -p tcp -m tcp --dport 25 -j MARK --set-xmark 0x1e/0xffffffff"]
+    for line in hand:
+        netns.run(f"{backend.cmd()} -t mangle {line}")
+    hand6 = "-A OUTPUT -d 2001:db8::99/128 -p tcp -m tcp --dport 80 -j MARK --set-xmark 0x9/0xffffffff"
+    netns.run(f"{backend.cmd('ipv6')} -t mangle {hand6}")
+    start = _tables(netns, backend)
+    assert len(start[0]) == 6 and len(start[1]) == 2
+
+    args = {"rules": [{"mark": 10, "address": VIP, "ports": [80, 443]}], "purge": True}
+    check = run_module(netns, "fwmark_rule", args, check_mode=True, diff=True)
+    assert check.rc == 0 and check.changed, check.result
+    assert _tables(netns, backend) == start
+    assert check.result["diff"]["before"] == "".join(
+        line + "\n" for line in [_rule(LAB_VIP, 80, 8), _rule(LAB_VIP, 23, 8), _rule(VIP, 80, 10),
+                                 _rule(VIP, 8443, 10), _rule(VIP6, 22, 9)])
+    assert check.result["diff"]["after"] == f"{_rule(VIP, 80, 10)}\n{_rule(VIP, 443, 10)}\n"
+
+    apply = run_module(netns, "fwmark_rule", args)
+    assert apply.rc == 0 and apply.changed, apply.result
+    # Every untagged rule is still there, in its place; of the owned ones only the listed group is left.
+    assert _tables(netns, backend) == ([_rule(VIP, 80, 10), *hand, _rule(VIP, 443, 10)], [hand6])
+    assert apply.result["families"]["ipv4"]["unowned_rules"] == [hand[0]]
+
+    assert not run_module(netns, "fwmark_rule", args).changed
+    assert not run_module(netns, "fwmark_rule", args, check_mode=True).changed
+
+    # An empty list with purge takes every owned rule away, and still nothing else.
+    assert run_module(netns, "fwmark_rule", {"rules": [], "purge": True}).changed
+    assert _tables(netns, backend) == (hand, [hand6])
+
+
+def test_list_with_bad_entries_changes_nothing_and_names_each(netns, run_module, backend):
+    assert run_module(netns, "fwmark_rule", {"rules": [GROUPS[0], GROUPS[2]]}).changed
+    netns.run(f"{backend.cmd()} -t mangle -A PREROUTING -d 192.0.2.99 -p tcp --dport 80 -j MARK --set-mark 3")
+    start = _tables(netns, backend)
+    bad = [
+        GROUPS[1],
+        {"mark": 0, "address": "192.0.2.30", "ports": [80]},
+        {"mark": 11, "address": "192.0.2.300", "ports": [80, 70000]},
+        {"mark": 12, "address": VIP6, "protocol": "icmp", "chains": ["INPUT"]},
+        {"mark": 10, "address": VIP, "ports": [443], "state": "absent"},
+    ]
+    res = run_module(netns, "fwmark_rule", {"rules": [GROUPS[0], *bad], "purge": True})
+    assert res.rc == 1 and res.failed, res.result
+    assert [e.split(": ", 1)[0] for e in res.result["errors"]] == [
+        "rules[2] (mark 0, 192.0.2.30)",
+        "rules[3] (mark 11, 192.0.2.300)", "rules[3] (mark 11, 192.0.2.300)",
+        "rules[4] (mark 12, 2001:db8::10)", "rules[4] (mark 12, 2001:db8::10)", "rules[4] (mark 12, 2001:db8::10)",
+        "rules[5] (mark 10, 192.0.2.10)",
+    ]
+    assert "port 70000 is outside 1..65535" in res.msg and "would remove a rule that rules[0]" in res.msg
+    assert res.msg.startswith("7 problems in rules, nothing was changed:")
+    assert _tables(netns, backend) == start
+
+    # A mark that untagged rules set for another VIP: refused in the family where it happens, and the
+    # other family, whose entries are fine, is not changed either.
+    mixed = [GROUPS[1], {"mark": 3, "address": VIP6, "ports": [80]}, {"mark": 3, "address": VIP, "ports": [80]}]
+    res = run_module(netns, "fwmark_rule", {"rules": mixed})
+    assert res.rc == 1 and res.failed, res.result
+    assert res.result["errors"] == [
+        f"rules[2] (mark 3, {VIP}): mark 3 is already set by rules that lvs.ipvs does not own for another "
+        "destination (-A PREROUTING -d 192.0.2.99/32 -p tcp -m tcp --dport 80 -j MARK --set-xmark "
+        "0x3/0xffffffff); choose another mark or remove those rules"
+    ]
+    assert _tables(netns, backend) == start
