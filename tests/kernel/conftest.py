@@ -83,7 +83,7 @@ def pyroute2_used(request) -> dict[str, str]:
     assert _ipvs.HAS_PYROUTE2, _ipvs.pyroute2_problem()
     check_pyroute2(_ipvs.PYROUTE2_VERSION, _ipvs.PYROUTE2_LOCATION)
     # The pieces the netlink layer uses come from there too, not from another pyroute2 on the path.
-    check_pyroute2(_ipvs.PYROUTE2_VERSION, sys.modules[_ipvs.GenericNetlinkSocket.__module__].__file__)
+    check_pyroute2(_ipvs.PYROUTE2_VERSION, sys.modules[_ipvs.genlmsg.__module__].__file__)
     return seen
 
 
