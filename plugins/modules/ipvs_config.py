@@ -394,6 +394,7 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._errors import (
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
+    BatchError,
     IpvsHandle,
     pyroute2_problem,
 )
@@ -436,46 +437,29 @@ ADDS = ("add_service", "add_dest")
 
 
 class ApplyError(KernelError):
-    """An operation of a plan failed: the ones in ``done`` ran before it, ``failed`` is the one refused."""
+    """Operations of a plan were refused: the ones in ``done`` ran, ``failed`` is the first refused one
+    (``refused``: every refused one of its window; the message names each)."""
 
-    def __init__(self, exc: KernelError, done: list[Operation], failed: Operation) -> None:
+    def __init__(self, exc: KernelError, done: list[Operation], failed: Operation,
+                 refused: Sequence[Operation] = ()) -> None:
         super().__init__(str(exc), exc.errno)
         self.done = done
         self.failed = failed
+        self.refused = list(refused) or [failed]
+        self.errors = list(getattr(exc, "errors", None) or [str(exc)])
 
 
 def apply(handle: IpvsHandle, ops: Sequence[Operation]) -> None:
     """Run a plan through ``handle``, in the plan's order: THE writer of ipvs_config.
 
-    One request per operation for now; the batched netlink writer replaces this function with the
-    same contract - everything applied, or :class:`ApplyError` saying what ran and what failed.
+    Batched (:meth:`IpvsHandle.apply`): many requests per send, each one acked, in windows of
+    operations of one step, so nothing is sent that depends on a refused operation. Everything
+    applied, or :class:`ApplyError` saying what ran and what was refused.
     """
-    done: list[Operation] = []
-    for op in ops:
-        try:
-            if op.op == "set_timeouts":
-                handle.set_timeouts(dict(op.timeouts))
-            elif op.service is None:
-                raise ValueError(f"operation {op.op} without a service")
-            elif op.op == "add_service":
-                handle.add_service(op.service)
-            elif op.op == "edit_service":
-                handle.edit_service(op.service)
-            elif op.op == "delete_service":
-                handle.delete_service(op.service.key)
-            elif op.dest is None:
-                raise ValueError(f"operation {op.op} without a real server")
-            elif op.op == "add_dest":
-                handle.add_dest(op.service.key, op.dest)
-            elif op.op == "edit_dest":
-                handle.edit_dest(op.service.key, op.dest)
-            elif op.op == "delete_dest":
-                handle.delete_dest(op.service.key, op.dest)
-            else:
-                raise ValueError(f"unknown operation {op.op}")
-        except KernelError as exc:
-            raise ApplyError(exc, done, op) from exc
-        done.append(op)
+    try:
+        handle.apply(ops)
+    except BatchError as exc:
+        raise ApplyError(exc, exc.done, exc.failed, exc.refused) from exc
 
 
 def scheduler_errors(handle: IpvsHandle, ops: Sequence[Operation], services: Sequence[ServiceConfig]) -> list[str]:
@@ -609,8 +593,8 @@ def run(module: AnsibleModule, handle_factory: Callable[..., IpvsHandle] | None 
                 written = writer.write(ops, current, current_timeouts)
             except ApplyError as exc:
                 module.fail_json(
-                    msg=f"{exc} ({len(exc.done)} operations had run before it: see changes)",
-                    changed=bool(exc.done), changes=[op.words for op in exc.done], errors=[str(exc)],
+                    msg=f"{exc} ({len(exc.done)} operations were done: see changes)",
+                    changed=bool(exc.done), changes=[op.words for op in exc.done], errors=exc.errors,
                 )
     after = apply_to_table(written.table, written.last)
     result: dict[str, Any] = {"changed": bool(written.done), "changes": [op.words for op in written.done]}

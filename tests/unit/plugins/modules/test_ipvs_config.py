@@ -104,6 +104,19 @@ class FakeIpvs:
                             for svc, dests in m.apply_to_table(self.config(), [op])}
         type(self).reads -= 1
 
+    def apply(self, ops):
+        """As IpvsHandle.apply: every operation, or BatchError with what was done (one window per operation)."""
+        done = []
+        for op in ops:
+            try:
+                if op.op == "set_timeouts":
+                    self.set_timeouts(dict(op.timeouts))
+                else:
+                    self._write(op)
+            except KernelError as exc:
+                raise _ipvs.BatchError([str(exc)], exc.errno, done, [op]) from exc
+            done.append(op)
+
     def add_service(self, svc):
         self._write(m.Operation("add_service", svc))
 
@@ -296,7 +309,7 @@ def test_a_refusal_half_way_says_what_ran(fake):
     res = run({"state": "merged", "config": SHOP})
     assert res["failed"] and res["changed"], res
     assert res["changes"] == ["-A -f 10 -s rr -p 3600", "-a -f 10 -r 10.0.0.1:0 -g -w 4"]
-    assert "refused (2 operations had run before it: see changes)" in res["msg"]
+    assert "refused (2 operations were done: see changes)" in res["msg"]
     # a second EEXIST after the re-plan is not retried again
     fake.table.clear()
     fake.before_add["-A -f 10 -s rr -p 3600"] = lambda: fake.load("-A -f 10 -s rr -p 3600\n")
