@@ -11,7 +11,6 @@ import pytest
 
 testinfra_hosts = ["ansible://real_servers"]
 
-VIP = "172.30.77.250"
 CERT = "/etc/ssl/certs/lvs-ipvs-shop.example.com.crt"
 KEY = "/etc/ssl/private/lvs-ipvs-shop.example.com.key"
 
@@ -22,9 +21,9 @@ def test_arp_sysctls(host, iface: str) -> None:
     assert host.sysctl(f"net.ipv4.conf.{iface}.arp_announce") == 2
 
 
-def test_vip_on_lo(host) -> None:
+def test_vip_on_lo(host, lab) -> None:
     addrs = json.loads(host.check_output("ip -j -4 addr show dev lo"))[0]["addr_info"]
-    assert {"local": VIP, "prefixlen": 32} in [{"local": a["local"], "prefixlen": a["prefixlen"]} for a in addrs]
+    assert {"local": lab.vip, "prefixlen": 32} in [{"local": a["local"], "prefixlen": a["prefixlen"]} for a in addrs]
 
 
 def test_certificate_matches_key(host) -> None:
