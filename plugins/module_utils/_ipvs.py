@@ -981,7 +981,7 @@ class IpvsHandle:
                 done += [op for op, code in zip(window, codes, strict=True) if not code]
                 if refused:
                     raise BatchError([op_error(op, code, failures) for op, code in refused], refused[0][1], done,
-                                     [op for op, _ in refused])
+                                     [pair[0] for pair in refused])
 
     def add_service(self, svc: Service) -> None:
         self.apply([Operation("add_service", svc)])

@@ -83,8 +83,8 @@ def test_the_batched_reader_reads_what_the_per_request_reader_read(netns: Netns)
         old = _old_reader()
         with _ipvs.IpvsHandle() as ipvs:
             new = ipvs.config()
-            found = {svc.key: ipvs.find_service(svc.key) for svc, _ in new}
-            dests = {svc.key: ipvs.dests(svc.key) for svc, _ in new}
+            found = {svc.key: ipvs.find_service(svc.key) for svc, _dests in new}
+            dests = {svc.key: ipvs.dests(svc.key) for svc, _dests in new}
             missing = ipvs.find_service(m.ServiceKey("ipv4", "tcp", VIP, 81))
     assert _full(new) == _full(old)
     assert sorted(m.render_config(new)) == netns.ipvsadm_save()
@@ -128,7 +128,7 @@ def test_dumps_and_batches_larger_than_a_receive_buffer(netns: Netns):
     assert len(read) == 301 and sum(len(ds) for ds in read_dests.values()) == 2500
     assert netns.ipvsadm_save() == sorted(m.render_config(edited))
     assert sum(1 for svc, ds in edited if svc.key == big.key for d in ds if d.weight == 9) == 1250
-    assert {svc.scheduler for svc, _ in edited} == {"rr"}
+    assert {svc.scheduler for svc, _dests in edited} == {"rr"}
 
 
 def test_a_batch_refused_in_the_middle_stops_there_and_says_what_was_done(netns: Netns):
@@ -216,4 +216,4 @@ def test_the_codec_reads_what_pyroute2_reads_from_the_kernel(netns: Netns):
                     assert _ipvs.dest_from_nla(ours.get_attr("IPVS_CMD_ATTR_DEST"), key).stats == theirs.stats
                 checked += 1
             offset += (length + 3) & ~3
-    assert checked == sum(1 + len(dests) for _, dests in table)
+    assert checked == sum(1 + len(dests) for _svc, dests in table)
