@@ -7,7 +7,8 @@
 every IPVS value through ``_model.check_config``, the code ``lvs.ipvs.ipvs_config`` runs - and returns
 the services as an ``ipvs_config`` list, the VIPs and the kernel modules. ``director_fwmark_rules``
 renders the mark rules in ``iptables-restore`` form for boot time (through ``_fwmark``, the code of
-``lvs.ipvs.fwmark_rule``). The boot-time ``ipvsadm`` rules are ``ipvs_config``'s ``rendered`` output.
+``lvs.ipvs.fwmark_rule``). The boot-time ``ipvsadm`` rules are rendered by ``_model.render_wanted``, what
+``ipvs_config`` runs for ``state: rendered``, on the controller (one module run with the whole table less).
 """
 
 from __future__ import annotations
@@ -135,10 +136,13 @@ def _service(raw: Any, index: int, errors: list[str]) -> dict | None:
 
 
 def director_plan(services: Any, timeouts: Any = None) -> dict:
-    """Check ``director_services`` and return ``{errors, services, config, absent_config, kernel_modules, vips}``.
+    """Check ``director_services`` and return ``{errors, services, config, absent_config, fwmark, rendered,
+    kernel_modules, vips}``.
 
     ``config`` is the ``lvs.ipvs.ipvs_config`` list of the present services, ``absent_config`` the keys of
-    the services marked absent; ``timeouts`` (``director_timeouts``) are checked too. Every IPVS value is
+    the services marked absent, ``fwmark`` the firewall-mark services (present and absent), ``rendered`` the
+    ``ipvsadm -R`` text of ``config`` (what ``ipvs_config`` ``state: rendered`` returns; empty when there are
+    errors); ``timeouts`` (``director_timeouts``) are checked too. Every IPVS value is
     checked by ``_model.check_config`` (what ipvs_config runs), its messages naming the service by the
     role's name for it.
     """
@@ -147,7 +151,7 @@ def director_plan(services: Any, timeouts: Any = None) -> dict:
         services = []
     if not isinstance(services, list):
         return {"errors": ["director_services must be a list of services"], "services": [], "config": [],
-                "absent_config": [], "kernel_modules": [], "vips": []}
+                "absent_config": [], "fwmark": [], "rendered": "", "kernel_modules": [], "vips": []}
     out: list[dict] = []
     for index, raw in enumerate(services):
         svc = _service(raw, index, errors)
@@ -159,13 +163,20 @@ def director_plan(services: Any, timeouts: Any = None) -> dict:
     errors += [f"director_services: the name {name!r} is used by {count} services" for name, count in names.items()
                if count > 1]
     # One model: the IPVS values of every service (present or absent, so a key used twice is found too).
-    _checked, model_errors = _model.check_config([svc["config"] for svc in out])
+    checked, model_errors = _model.check_config([svc["config"] for svc in out])
     errors += [re.sub(r"config\[(\d+)\]", lambda m: f"director_services[{out[int(m.group(1))]['name']}]", problem)
                for problem in model_errors]
     if timeouts:
         _wanted, timeout_errors = _model.check_timeouts(timeouts)
         errors += [f"director_{problem}" for problem in timeout_errors]
     present = [s for s in out if s["state"] == "present"]
+    rendered = ""
+    if not errors:
+        try:  # the text ipvs_config state=rendered returns for the same config
+            rendered = _model.render_text(_model.render_wanted(
+                [wanted for wanted in checked if out[wanted.index]["state"] == "present"]))
+        except _model.ConfigError as exc:
+            errors += exc.errors
     schedulers = sorted({s["scheduler"] for s in present if s["scheduler"] in _model.KERNEL_SCHEDULERS})
     vips: list[str] = []
     for svc in present:
@@ -176,6 +187,8 @@ def director_plan(services: Any, timeouts: Any = None) -> dict:
         "services": out,
         "config": [s["config"] for s in present],
         "absent_config": [s["key"] for s in out if s["state"] == "absent"],
+        "fwmark": [s for s in out if s["kind"] == "fwmark"],
+        "rendered": rendered,
         "kernel_modules": ["ip_vs", *(f"ip_vs_{name}" for name in schedulers)],
         "vips": vips,
     }

@@ -124,6 +124,18 @@ def test_config_and_absent_keys_for_ipvs_config():
                                                                 "forwarding": "dr"}]}]
     assert p["absent_config"] == [{"protocol": "tcp", "address": "192.168.0.4", "port": 25}]
     assert p["vips"] == ["192.168.0.3"]
+    assert [s["name"] for s in p["fwmark"]] == ["shop"]
+
+
+def test_rendered_is_ipvs_config_rendered_of_the_present_services():
+    """The role's boot file (``rendered``) is the text ipvs_config state=rendered returns for ``config``."""
+    p = plan({"name": "web", "vip": "192.168.0.1", "ports": [80], "persistence_timeout": 300, "real_servers": RS},
+             {"name": "shop", "vip": "192.168.0.3", "ports": [80, 443], "fwmark": 10, "real_servers": RS[:1]},
+             {"name": "old", "vip": "192.168.0.4", "ports": [25], "state": "absent", "real_servers": RS})
+    assert p["errors"] == []
+    assert p["rendered"] == _model.render_text(rendered(p))
+    assert "192.168.0.4" not in p["rendered"] and "-A -f 10 -s wlc" in p["rendered"]
+    assert plan({"name": "bad", "vip": "192.168.0.1", "ports": [80], "scheduler": "w l c"})["rendered"] == ""
 
 
 def test_address_helpers():

@@ -360,3 +360,19 @@ def test_deleted_with_an_empty_config_deletes_everything(fake):
     assert res["changes"] == ["-D -t 192.0.2.1:80"] and fake.writes == ["-D -f 10"]
     res = run({"state": "deleted", "config": []})
     assert res["changed"] and fake.lines() == [] and res["after"] == []
+
+
+@pytest.mark.parametrize("inventory", ["ppc", "pcc", "fwmark"])
+def test_role_boot_file_is_the_module_rendered_text(no_ipvs, inventory):
+    """One model: for each example inventory, the director role's boot file (``director_plan``'s ``rendered``,
+    computed on the controller) is what ipvs_config state=rendered returns for the role's ``config``; the kernel
+    test of the role (tests/kernel/test_roles_site.py) then finds it equal to ``ipvsadm -Sn`` after the play."""
+    import pathlib
+
+    import yaml
+    from ansible_collections.lvs.ipvs.plugins.filter.director import director_plan
+
+    path = pathlib.Path(__file__).resolve().parents[4] / "playbooks" / "inventories" / f"{inventory}.yml"
+    plan = director_plan(yaml.safe_load(path.read_text())["all"]["vars"]["director_services"])
+    assert plan["errors"] == [] and plan["rendered"].count("\n") >= 3
+    assert run({"state": "rendered", "config": plan["config"]})["rendered"] == plan["rendered"]
