@@ -1,0 +1,75 @@
+# Copyright (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters behind playbooks/rolling_maintenance.yml: where a real server is on each director, and what is left of it.
+
+``rolling_entries`` reads each director's ``director_services`` through ``director_plan`` (the role's own checks,
+every IPVS value by ``_model``) and lists, per director and service, the real server's identity for
+``lvs.ipvs.ipvs_real_server`` and its weight there. ``rolling_connections`` sums a real server's active and
+inactive connections and persistence templates in ``lvs.ipvs.ipvs_info``'s ``services``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.lvs.ipvs.plugins.filter.director import director_plan
+from ansible_collections.lvs.ipvs.plugins.module_utils import _model
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError
+
+
+def _address(value: Any, what: str) -> str:
+    try:
+        return _model.normalize_address(value, what)[1]
+    except ValidationError as exc:
+        raise AnsibleFilterError(f"lvs.ipvs.rolling_entries: {exc}") from None
+
+
+def rolling_entries(directors: list[str], services: list[Any], address: str) -> list[dict]:
+    """For each director (``directors``, with its ``director_services`` at the same place in ``services``),
+    each present service that has the real server ``address``: ``{director, service, address, port, weight,
+    label, health_ports}``. A director whose services do not check out is an error naming it."""
+    if len(directors) != len(services):
+        raise AnsibleFilterError("lvs.ipvs.rolling_entries: one director_services list per director is needed")
+    wanted = _address(address, "real server address")
+    out: list[dict] = []
+    for director, listed in zip(directors, services):
+        plan = director_plan(listed or [])
+        if plan["errors"]:
+            raise AnsibleFilterError(f"lvs.ipvs.rolling_entries: the director_services of {director} do not check "
+                                     f"out: {'; '.join(plan['errors'])}")
+        for svc in plan["services"]:
+            if svc["state"] != "present":
+                continue
+            for rs in svc["config"]["real_servers"]:
+                if _address(rs["address"], "real server address") != wanted:
+                    continue
+                entry = {"director": director, "service": svc["key"], "address": wanted,
+                         "weight": int(rs.get("weight", 1)), "label": f"{svc['name']} ({svc['kind']})",
+                         "health_ports": [int(p) for p in svc["ports"] if int(p) != 0]}
+                if rs.get("port") is not None:
+                    entry["port"] = int(rs["port"])
+                out.append(entry)
+    return out
+
+
+def rolling_connections(services: list[dict], address: str) -> dict:
+    """The real server ``address``'s connections in ipvs_info's ``services``: ``{active, inactive, persistent,
+    total}``, summed over every service it is in."""
+    wanted = _address(address, "real server address")
+    left = {"active": 0, "inactive": 0, "persistent": 0}
+    for svc in services or []:
+        for rs in svc.get("real_servers") or []:
+            if _address(rs["address"], "real server address") == wanted:
+                left["active"] += int(rs.get("active_connections") or 0)
+                left["inactive"] += int(rs.get("inactive_connections") or 0)
+                left["persistent"] += int(rs.get("persistent_connections") or 0)
+    return {**left, "total": sum(left.values())}
+
+
+class FilterModule:
+    """lvs.ipvs rolling maintenance filters."""
+
+    def filters(self) -> dict:
+        return {"rolling_entries": rolling_entries, "rolling_connections": rolling_connections}
