@@ -34,8 +34,8 @@ def rolling_entries(directors: list[str], services: list[Any], address: str) -> 
         raise AnsibleFilterError("lvs.ipvs.rolling_entries: one director_services list per director is needed")
     wanted = _address(address, "real server address")
     out: list[dict] = []
-    for director, listed in zip(directors, services):
-        plan = director_plan(listed or [])
+    for index, director in enumerate(directors):
+        plan = director_plan(services[index] or [])
         if plan["errors"]:
             raise AnsibleFilterError(f"lvs.ipvs.rolling_entries: the director_services of {director} do not check "
                                      f"out: {'; '.join(plan['errors'])}")

@@ -22,10 +22,10 @@ SERVICES = [
 def test_entries_per_director_and_service_with_weights_and_health_ports():
     entries = rolling_entries(["d1", "d2"], [SERVICES, SERVICES[2:3]], "192.168.1.2")
     assert entries == [
-        {"director": "d1", "service": {"protocol": "tcp", "address": "192.168.0.1", "port": 80}, "address": "192.168.1.2",
-         "weight": 4, "label": "web (port)", "health_ports": [80]},
-        {"director": "d1", "service": {"protocol": "tcp", "address": "192.168.0.2", "port": 0}, "address": "192.168.1.2",
-         "weight": 1, "label": "all (pcc)", "health_ports": []},
+        {"director": "d1", "service": {"protocol": "tcp", "address": "192.168.0.1", "port": 80},
+         "address": "192.168.1.2", "weight": 4, "label": "web (port)", "health_ports": [80]},
+        {"director": "d1", "service": {"protocol": "tcp", "address": "192.168.0.2", "port": 0},
+         "address": "192.168.1.2", "weight": 1, "label": "all (pcc)", "health_ports": []},
     ]
     shop = rolling_entries(["d1", "d2"], [SERVICES, SERVICES[2:3]], "192.168.1.3")
     assert [(e["director"], e["label"], e["health_ports"]) for e in shop] == [
@@ -35,7 +35,7 @@ def test_entries_per_director_and_service_with_weights_and_health_ports():
 
 
 def test_bad_director_services_name_the_director():
-    with pytest.raises(AnsibleFilterError, match="director_services of d2 do not check out.*w l c"):
+    with pytest.raises(AnsibleFilterError, match=r"director_services of d2 do not check out.*w l c"):
         rolling_entries(["d1", "d2"], [SERVICES, [{"name": "x", "vip": "192.168.0.1", "ports": [80],
                                                     "scheduler": "w l c"}]], "192.168.1.2")
     with pytest.raises(AnsibleFilterError, match="'rs1' is not an IPv4 or IPv6 address"):

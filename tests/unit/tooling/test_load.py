@@ -1,0 +1,59 @@
+# Copyright (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""tests/lib/load.py: the load harness - a bounded run on loopback, and what its summary counts."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lib"))
+import load
+
+
+def _rec(client, n, port, server, ok=True):
+    return {"client": client, "n": n, "port": port, "server": server, "ok": ok, "url": f"http://vip:{port}/",
+            "error": None if ok else "timeout"}
+
+
+def test_summary_counts_failures_and_moves_per_port_or_group():
+    records = [_rec("c1", 0, 80, "rs1"), _rec("c1", 1, 443, "rs2"), _rec("c1", 2, 80, "rs1"),
+               _rec("c1", 3, 443, "rs2"), _rec("c2", 0, 80, "rs2"), _rec("c2", 1, 80, "rs1"),
+               _rec("c2", 2, 80, None, ok=False)]
+    per_port = load.summary(records)
+    assert (per_port["requests"], per_port["failed"], per_port["moves"]) == (7, 1, 1)
+    assert per_port["servers"] == {"rs1": 3, "rs2": 3} and per_port["errors"] == ["c2 #2 http://vip:80/: timeout"]
+    grouped = load.summary(records, group_ports=True)  # one template for 80 and 443: c1 moved three times
+    assert grouped["moves"] == 4 and grouped["moves_off_others"] == 4
+    assert load.summary(records, group_ports=True, maintained=["rs1"])["moves_off_others"] == 2
+
+
+def test_bounded_run_against_loopback():
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"rs9 port 80\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = io.StringIO()
+    try:
+        load.run("c1", [f"http://127.0.0.1:{server.server_port}/", "http://127.0.0.1:1/"], out,
+                 count=5, interval=0.01, deadline=30)
+    finally:
+        server.shutdown()
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["ok"] for r in records] == [True, False, True, False, True]  # stopped at the count, by itself
+    assert {r["server"] for r in records if r["ok"]} == {"rs9"}
+    assert load.summary(records)["failed"] == 2
