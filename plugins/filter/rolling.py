@@ -6,7 +6,7 @@
 ``rolling_entries`` reads each director's ``director_services`` through ``director_plan`` (the role's own checks,
 every IPVS value by ``_model``) and lists, per director and service, the real server's identity for
 ``lvs.ipvs.ipvs_real_server`` and its weight there. ``rolling_connections`` sums a real server's active and
-inactive connections and persistence templates in ``lvs.ipvs.ipvs_info``'s ``services``.
+inactive connections and the persistence templates that still bind a client, from ``lvs.ipvs.ipvs_info``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.lvs.ipvs.plugins.filter.director import director_plan
 from ansible_collections.lvs.ipvs.plugins.module_utils import _model
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError
+
+INVALIDATED_PORT = 0xFFFF  # the ports of a template the kernel invalidated (ip_vs_check_template)
 
 
 def _address(value: Any, what: str) -> str:
@@ -54,9 +56,14 @@ def rolling_entries(directors: list[str], services: list[Any], address: str) -> 
     return out
 
 
-def rolling_connections(services: list[dict], address: str) -> dict:
-    """The real server ``address``'s connections in ipvs_info's ``services``: ``{active, inactive, persistent,
-    total}``, summed over every service it is in."""
+def rolling_connections(services: list[dict], address: str, connections: list[dict] | None = None) -> dict:
+    """The real server ``address``'s connections in ipvs_info's ``services`` (and ``connections``):
+    ``{active, inactive, persistent, total, left}``, summed over every service it is in.
+
+    With ``connections`` (ipvs_info's connection table), ``persistent`` counts only the templates that still bind
+    a client: a template of a quiescent real server that the kernel invalidated (``expire_quiescent_template``:
+    virtual and real-server port 0xffff) binds nobody any more, but the kernel's own count keeps it until its
+    timer runs out, up to the persistence timeout. ``left`` describes up to 10 of the rows still there."""
     wanted = _address(address, "real server address")
     left = {"active": 0, "inactive": 0, "persistent": 0}
     for svc in services or []:
@@ -65,7 +72,21 @@ def rolling_connections(services: list[dict], address: str) -> dict:
                 left["active"] += int(rs.get("active_connections") or 0)
                 left["inactive"] += int(rs.get("inactive_connections") or 0)
                 left["persistent"] += int(rs.get("persistent_connections") or 0)
-    return {**left, "total": sum(left.values())}
+    rows: list[str] = []
+    if connections is not None:
+        live = 0
+        for row in connections:
+            if row.get("dest_address") != wanted:
+                continue
+            invalidated = row.get("template") and row.get("virtual_port") == INVALIDATED_PORT
+            if row.get("template") and not invalidated:
+                live += 1
+            if not invalidated and len(rows) < 10:
+                what = "template" if row.get("template") else row.get("state")
+                rows.append(f"{what} {row.get('client_address')}:{row.get('client_port')} -> "
+                            f"{row.get('virtual_address')}:{row.get('virtual_port')} expires in {row.get('expires')} s")
+        left["persistent"] = live
+    return {**left, "total": sum(left.values()), "left": rows}
 
 
 class FilterModule:

@@ -5,12 +5,13 @@
 
     load.py NAME URL [URL...] --count N --interval SECONDS --deadline SECONDS [--out FILE]
 
-Run inside a client namespace (``ip netns exec client1 python3 load.py client1 http://VIP:80/ ...``):
+Run inside a client namespace (``ip netns exec client1 python3 load.py client1 http://VIP:80/``):
 sends requests to the URLs in turn (a new connection each, as a browser's next page), one every
 ``--interval`` seconds, and stops by itself after ``--count`` requests or ``--deadline`` seconds,
 whichever comes first. Writes one JSON line per request: ``{"n", "t", "client", "url", "port", "server",
-"ok", "error", "ms"}`` (``server``: the real server's name, from the lab web server's answer
-``NAME port PORT``). Standard library only; TLS certificates are not checked (the lab's own).
+"ok", "error", "ms"}`` (``t``: when it was sent, in seconds since the epoch; ``server``: the real server's
+name, from the lab web server's answer ``NAME port PORT``). Standard library only; TLS certificates are
+not checked (the lab's own).
 
 In a test, :func:`start` runs clients in namespaces, :func:`collect` waits for them and reads their
 records, and :func:`summary` counts what the records show.
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 
 
@@ -45,10 +46,10 @@ def run(name: str, urls: Sequence[str], out, *, count: int, interval: float, dea
     n = 0
     while n < count and time.monotonic() - start < deadline:
         url = urls[n % len(urls)]
-        t = time.monotonic()
-        server, error = request(url, timeout=max(1.0, min(5.0, interval * 4)))
+        t, sent = time.monotonic(), time.time()
+        server, error = request(url, timeout=5.0)
         port = int(url.rsplit(":", 1)[1].split("/")[0])
-        out.write(json.dumps({"n": n, "t": round(t - start, 3), "client": name, "url": url, "port": port,
+        out.write(json.dumps({"n": n, "t": round(sent, 3), "client": name, "url": url, "port": port,
                               "server": server, "ok": error is None, "error": error,
                               "ms": round((time.monotonic() - t) * 1000, 1)}) + "\n")
         out.flush()
@@ -89,16 +90,20 @@ def collect(procs: list[tuple[subprocess.Popen, Path]], *, timeout: float) -> li
     return records
 
 
-def summary(records: Iterable[dict], *, group_ports: bool = False, maintained: Iterable[str] = ()) -> dict:
+def summary(records: Iterable[dict], *, template: Callable[[dict], Hashable] | None = None,
+            out_of_rotation: Callable[[str, float, float], bool] | None = None) -> dict:
     """What the records show: ``requests``, ``failed`` (with the first few ``errors``), ``servers`` (answers per
-    real server) and ``moves``: each time a client's next answer (per port, or over all ports with
-    ``group_ports``, as a firewall-mark group or a persistent-client service shares one template) came from
-    another real server than its previous one; ``moves_off_others`` counts those that left a server not in
-    ``maintained`` (a persistent client of a server nobody took out must never move)."""
-    records = sorted(records, key=lambda r: (r["client"], r["n"]))
-    maintained = set(maintained)
-    last: dict[tuple, str] = {}
-    out = {"requests": 0, "failed": 0, "errors": [], "servers": {}, "moves": 0, "moves_off_others": 0}
+    real server) and ``moves``: each time the next answer under one persistence template (``template`` of a
+    record; by default the client and URL) came from another real server than the previous one.
+    ``moves_unexplained`` counts the moves away from a server that ``out_of_rotation(server, t1, t2)`` says was
+    in rotation all the time between the two requests (a persistent client of a server nobody took out must
+    never move; the first few are described in ``unexplained``); without ``out_of_rotation`` every move counts.
+    The records are taken in the order they were sent, whichever client sent them."""
+    records = sorted(records, key=lambda r: (r["t"], r["client"], r["n"]))  # in time: clients may share a template
+    template = template or (lambda r: (r["client"], r["url"]))
+    last: dict[Hashable, tuple[str, float]] = {}
+    out = {"requests": 0, "failed": 0, "errors": [], "servers": {}, "moves": 0, "moves_unexplained": 0,
+           "unexplained": []}
     for r in records:
         out["requests"] += 1
         if not r["ok"]:
@@ -107,12 +112,15 @@ def summary(records: Iterable[dict], *, group_ports: bool = False, maintained: I
                 out["errors"].append(f"{r['client']} #{r['n']} {r['url']}: {r['error']}")
             continue
         out["servers"][r["server"]] = out["servers"].get(r["server"], 0) + 1
-        key = (r["client"],) if group_ports else (r["client"], r["port"])
+        key = template(r)
         before = last.get(key)
-        if before is not None and before != r["server"]:
+        if before is not None and before[0] != r["server"]:
             out["moves"] += 1
-            out["moves_off_others"] += before not in maintained
-        last[key] = r["server"]
+            if not (out_of_rotation and out_of_rotation(before[0], before[1], r["t"])):
+                out["moves_unexplained"] += 1
+                if len(out["unexplained"]) < 5:
+                    out["unexplained"].append(f"{key}: {before[0]} at {before[1]:.1f} -> {r['server']} at {r['t']:.1f}")
+        last[key] = (r["server"], r["t"])
     return out
 
 

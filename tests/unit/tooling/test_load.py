@@ -17,8 +17,8 @@ import load
 
 
 def _rec(client, n, port, server, ok=True):
-    return {"client": client, "n": n, "port": port, "server": server, "ok": ok, "url": f"http://vip:{port}/",
-            "error": None if ok else "timeout"}
+    return {"client": client, "n": n, "t": 100.0 + n, "port": port, "server": server, "ok": ok,
+            "url": f"http://vip:{port}/", "error": None if ok else "timeout"}
 
 
 def test_summary_counts_failures_and_moves_per_port_or_group():
@@ -28,9 +28,20 @@ def test_summary_counts_failures_and_moves_per_port_or_group():
     per_port = load.summary(records)
     assert (per_port["requests"], per_port["failed"], per_port["moves"]) == (7, 1, 1)
     assert per_port["servers"] == {"rs1": 3, "rs2": 3} and per_port["errors"] == ["c2 #2 http://vip:80/: timeout"]
-    grouped = load.summary(records, group_ports=True)  # one template for 80 and 443: c1 moved three times
-    assert grouped["moves"] == 4 and grouped["moves_off_others"] == 4
-    assert load.summary(records, group_ports=True, maintained=["rs1"])["moves_off_others"] == 2
+    assert per_port["moves_unexplained"] == 1
+    grouped = load.summary(records, template=lambda r: r["client"])  # one template for 80 and 443
+    assert grouped["moves"] == 4 and grouped["moves_unexplained"] == 4
+    # rs1 out of rotation from t=101.5 on: c1's moves away from rs1 at n=1 (t 100-101) are not explained, at
+    # n=3 (t 102-103) they are; c2's move away from rs2 never is
+    explained = load.summary(records, template=lambda r: r["client"],
+                             out_of_rotation=lambda server, t1, t2: server == "rs1" and t2 > 101.5)
+    assert explained["moves_unexplained"] == 3
+    assert explained["unexplained"][0] == "c1: rs1 at 100.0 -> rs2 at 101.0"
+    # one template shared by both clients (a granularity network): the answers in the order they were sent
+    shared = [_rec("c1", 0, 80, "rs1"), _rec("c2", 0, 80, "rs1"), _rec("c1", 1, 80, "rs1"), _rec("c2", 1, 80, "rs1"),
+              _rec("c1", 5, 80, "rs2")]
+    shared[1]["t"], shared[3]["t"] = 100.5, 101.5
+    assert load.summary(shared, template=lambda r: "net")["moves"] == 1
 
 
 def test_bounded_run_against_loopback():

@@ -50,5 +50,21 @@ def test_connections_summed_over_services():
         {"real_servers": [{"address": "192.168.1.2", "active_connections": 0, "inactive_connections": 0,
                            "persistent_connections": 1}]},
     ]
-    assert rolling_connections(services, "192.168.1.2") == {"active": 1, "inactive": 2, "persistent": 4, "total": 7}
+    assert rolling_connections(services, "192.168.1.2") == {"active": 1, "inactive": 2, "persistent": 4, "total": 7,
+                                                            "left": []}
     assert rolling_connections(services, "192.168.1.4")["total"] == 0
+
+
+def test_templates_the_kernel_invalidated_bind_nobody():
+    services = [{"real_servers": [{"address": "192.168.1.2", "active_connections": 0, "inactive_connections": 1,
+                                   "persistent_connections": 3}]}]
+
+    def row(port, template=True, dest="192.168.1.2", state="NONE"):
+        return {"client_address": "10.0.0.7", "client_port": 0 if template else 40000, "virtual_address": "192.168.0.1",
+                "virtual_port": port, "dest_address": dest, "state": state, "expires": 50, "template": template}
+
+    table = [row(65535), row(65535), row(80), row(80, template=False, state="FIN_WAIT"), row(80, dest="192.168.1.3")]
+    left = rolling_connections(services, "192.168.1.2", table)
+    assert (left["persistent"], left["total"]) == (1, 2)  # the kernel counts 3 templates; 2 are invalidated
+    assert left["left"] == ["template 10.0.0.7:0 -> 192.168.0.1:80 expires in 50 s",
+                            "FIN_WAIT 10.0.0.7:40000 -> 192.168.0.1:80 expires in 50 s"]
