@@ -1,0 +1,206 @@
+# Copyright (c) 2026, lvs.ipvs contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""ipvs_sync_daemon (and ipvs_info's sync_daemons) on a real kernel, judged by ``ipvsadm -L --daemon``.
+
+Every namespace has a veth pair (sync0, sync1; multicast-capable, up) for the daemons. Each change
+runs four ways (check, apply, again, check again); a change of a running daemon is a stop and a
+start; bad input changes nothing; daemons started by ipvsadm in a twin namespace are the oracle.
+"""
+
+from __future__ import annotations
+
+import pytest
+from _ipvs_helpers import four_way
+
+MODULE = "ipvs_sync_daemon"
+
+
+def _prepare(ns) -> None:
+    # no duplicate address detection: an IPv6 master needs the link-local address at once (while it is
+    # tentative the kernel refuses to start the daemon: EADDRNOTAVAIL, tested below)
+    ns.run("sysctl -qw net.ipv6.conf.default.accept_dad=0 && ip link add sync0 type veth peer name sync1 "
+           "&& ip link set sync0 up && ip link set sync1 up")
+
+
+@pytest.fixture
+def syncns(make_netns):
+    ns = make_netns("sync")
+    _prepare(ns)
+    return ns
+
+
+def daemons(ns) -> str:
+    """The independent view: ``ipvsadm -L --daemon`` in the namespace."""
+    return ns.run("ipvsadm -L --daemon")
+
+
+def line(state: str, ifn: str = "sync0", *, syncid: int = 0, maxlen: int = 1472, group: str = "224.0.0.81",
+         port: int = 8848, ttl: int = 1) -> str:
+    return f"{state} sync daemon (mcast={ifn}, syncid={syncid}, maxlen={maxlen}, group={group}, port={port}, ttl={ttl})"
+
+
+def run_ok(run_module, ns, args: dict, **kwargs) -> dict:
+    res = run_module(ns, MODULE, args, **kwargs)
+    assert not res.failed, res.msg
+    return res.result
+
+
+def test_master_four_ways(run_module, syncns):
+    result = four_way(run_module, syncns, MODULE, {"state": "master", "interface": "sync0", "syncid": 3},
+                      view=lambda: daemons(syncns))
+    assert daemons(syncns) == line("master", syncid=3) + "\n"
+    assert result["changes"] == ["--start-daemon master --mcast-interface sync0 --syncid 3 --mcast-group 224.0.0.81 "
+                                 "--mcast-port 8848 --mcast-ttl 1"]
+    assert result["sync_daemon"] == {"state": "master", "interface": "sync0", "syncid": 3, "maxlen": 1472,
+                                     "group": "224.0.0.81", "port": 8848, "ttl": 1}
+    assert result["diff"]["before"] == "" and result["diff"]["after"] == daemons(syncns)
+
+
+def test_check_mode_predicts_what_the_kernel_reports(run_module, syncns):
+    args = {"state": "backup", "interface": "sync0", "syncid": 7, "group": "ff02::1:81", "port": 9000, "ttl": 4}
+    check = run_ok(run_module, syncns, args, check_mode=True, diff=True)
+    applied = run_ok(run_module, syncns, args, diff=True)
+    assert check["sync_daemons"] == applied["sync_daemons"]
+    assert check["diff"] == applied["diff"]
+    assert applied["diff"]["after"] == daemons(syncns) == line("backup", syncid=7, maxlen=1452, group="ff02::1:81",
+                                                               port=9000, ttl=4) + "\n"
+
+
+def test_master_and_backup_both_run_and_ipvs_info_reads_them(run_module, syncns):
+    four_way(run_module, syncns, MODULE, {"state": "master", "interface": "sync0", "syncid": 10},
+             view=lambda: daemons(syncns))
+    four_way(run_module, syncns, MODULE, {"state": "backup", "interface": "sync1", "syncid": 10, "maxlen": 1200,
+                                          "group": "239.1.2.3", "port": 8900, "ttl": 2},
+             view=lambda: daemons(syncns))
+    backup = line("backup", "sync1", syncid=10, maxlen=1200, group="239.1.2.3", port=8900, ttl=2)
+    assert daemons(syncns) == line("master", syncid=10) + "\n" + backup + "\n"
+    info = run_module(syncns, "ipvs_info", {"gather": ["sync_daemons"]})
+    assert not info.failed and not info.changed
+    assert info.result["sync_daemons"] == [
+        {"state": "master", "interface": "sync0", "syncid": 10, "maxlen": 1472, "group": "224.0.0.81", "port": 8848,
+         "ttl": 1},
+        {"state": "backup", "interface": "sync1", "syncid": 10, "maxlen": 1200, "group": "239.1.2.3", "port": 8900,
+         "ttl": 2}]
+    # what ipvs_info returns is module input: fed back, nothing changes
+    for daemon in info.result["sync_daemons"]:
+        again = run_module(syncns, MODULE, daemon)
+        assert not again.failed and not again.changed, again.result
+
+
+def test_a_change_is_a_stop_and_a_start(run_module, syncns):
+    run_ok(run_module, syncns, {"state": "backup", "interface": "sync1"})  # untouched by the master's changes
+    run_ok(run_module, syncns, {"state": "master", "interface": "sync0", "syncid": 1, "maxlen": 1000})
+    result = four_way(run_module, syncns, MODULE, {"state": "master", "port": 9100, "ttl": 3},
+                      view=lambda: daemons(syncns))
+    assert result["changes"] == [
+        "--stop-daemon master",
+        "--start-daemon master --mcast-interface sync0 --syncid 1 --mcast-group 224.0.0.81 --mcast-port 9100 "
+        "--mcast-ttl 3"]
+    assert "master sync daemon is stopped and started again" in result["diff"]["after_header"]
+    # the settings not given were kept; maxlen not given: the kernel chose it again
+    assert daemons(syncns) == line("master", syncid=1, port=9100, ttl=3) + "\n" + line("backup", "sync1") + "\n"
+    # a task naming only some settings changes nothing else
+    result = run_ok(run_module, syncns, {"state": "master", "interface": "sync0"})
+    assert not result["changed"]
+    # group family change: IPv6 group, maxlen then 1500 - 48
+    four_way(run_module, syncns, MODULE, {"state": "master", "group": "ff02::1:81"}, view=lambda: daemons(syncns))
+    assert daemons(syncns).splitlines()[0] == line("master", syncid=1, maxlen=1452, group="ff02::1:81", port=9100,
+                                                   ttl=3)
+
+
+def test_stop_one_then_both(run_module, syncns):
+    run_ok(run_module, syncns, {"state": "master", "interface": "sync0"})
+    run_ok(run_module, syncns, {"state": "backup", "interface": "sync0"})
+    result = four_way(run_module, syncns, MODULE, {"state": "absent", "daemon": "backup"},
+                      view=lambda: daemons(syncns))
+    assert result["changes"] == ["--stop-daemon backup"] and result["sync_daemon"] is None
+    assert daemons(syncns) == line("master") + "\n"
+    run_ok(run_module, syncns, {"state": "backup", "interface": "sync0"})
+    result = four_way(run_module, syncns, MODULE, {"state": "absent"}, view=lambda: daemons(syncns))
+    assert result["changes"] == ["--stop-daemon master", "--stop-daemon backup"]
+    assert daemons(syncns) == "" and result["sync_daemons"] == []
+
+
+@pytest.mark.parametrize("args", [
+    {"state": "master", "interface": "sync0", "syncid": 255, "group": "239.255.0.1", "port": 1, "ttl": 255,
+     "maxlen": 65507},
+    {"state": "backup", "interface": "sync1", "syncid": 0, "group": "ff05::1234", "port": 65535, "ttl": 1,
+     "maxlen": 1024},
+    {"state": "backup", "interface": "lo"},  # a backup's default maxlen comes from the MTU (65536 -> 65535 - 28)
+], ids=["master-limits", "backup-ipv6-limits", "backup-on-lo"])
+def test_the_same_daemon_as_ipvsadm_starts(run_module, make_netns, args):
+    ours, twin = make_netns("sync"), make_netns("twin")
+    for ns in (ours, twin):
+        _prepare(ns)
+    options = {"interface": "--mcast-interface", "syncid": "--syncid", "group": "--mcast-group",
+               "port": "--mcast-port", "ttl": "--mcast-ttl", "maxlen": "--sync-maxlen"}
+    twin.run(f"ipvsadm --start-daemon {args['state']} "
+             + " ".join(f"{options[k]} {v}" for k, v in args.items() if k in options))
+    four_way(run_module, ours, MODULE, args, view=lambda: daemons(ours))
+    assert daemons(ours) == daemons(twin)
+    # a daemon ipvsadm started is the one the task asks for: nothing to do
+    res = run_module(twin, MODULE, args)
+    assert not res.failed and not res.changed, res.result
+
+
+def test_an_interface_without_multicast_is_warned_about(run_module, syncns):
+    result = run_ok(run_module, syncns, {"state": "backup", "interface": "lo"})
+    assert "interface lo of the backup sync daemon has no MULTICAST flag" in str(result.get("warnings"))
+
+
+BAD = [
+    ({"state": "backup", "interface": "nope0"}, "cannot start the backup sync daemon (syncid 0 on nope0): there is "
+                                                "no interface nope0 in this network namespace"),
+    ({"state": "backup", "interface": "sync0", "group": "10.0.0.1"}, "group 10.0.0.1 is not a multicast address"),
+    ({"state": "backup", "interface": "sync0", "group": "2001:db8::1"}, "group 2001:db8::1 is not a multicast"),
+    ({"state": "backup", "interface": "sync0", "group": "ff02::zz"}, "group 'ff02::zz' is not an IPv4 or IPv6"),
+    ({"state": "backup", "interface": "sync0", "syncid": 256}, "syncid 256 is out of range"),
+    ({"state": "backup", "interface": "sync0", "syncid": -1}, "syncid -1 is out of range"),
+    ({"state": "backup", "interface": "sync0", "port": 0}, "port 0 is out of range"),
+    ({"state": "backup", "interface": "sync0", "ttl": 256}, "ttl 256 is out of range"),
+    ({"state": "backup", "interface": "sync0", "maxlen": 1000},
+     "cannot start the backup sync daemon (syncid 0 on sync0): maxlen 1000 is out of range: a backup with an IPv4 "
+     "group takes 1024 to 65507"),
+    ({"state": "backup", "interface": "sync0", "maxlen": 65500, "group": "ff02::1"}, "takes 1024 to 65487"),
+    ({"state": "backup", "interface": "averyveryverylongname"}, "is not a valid interface name"),
+    ({"state": "backup"}, "cannot start the backup sync daemon: interface is required to start it"),
+    ({"state": "master", "daemon": "backup"}, "daemon backup contradicts state master"),
+    # a change of the running master that cannot be made: the master keeps running as it is
+    ({"state": "master", "interface": "nope0", "port": 9000}, "there is no interface nope0"),
+    ({"state": "master", "maxlen": 70000}, "maxlen 70000 is out of range"),
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD, ids=[str(i) for i in range(len(BAD))])
+@pytest.mark.parametrize("check_mode", [True, False], ids=["check", "apply"])
+def test_bad_input_changes_nothing(run_module, syncns, args, needle, check_mode):
+    run_ok(run_module, syncns, {"state": "master", "interface": "sync0", "syncid": 5})
+    before = daemons(syncns)
+    res = run_module(syncns, MODULE, args, check_mode=check_mode)
+    assert res.failed, res.result
+    assert needle in res.msg, res.msg
+    assert daemons(syncns) == before == line("master", syncid=5) + "\n"
+
+
+def test_a_service_with_real_servers_of_another_family_is_refused_before_anything(run_module, syncns):
+    syncns.run("ipvsadm -A -t 192.0.2.1:80 -s rr && ipvsadm -a -t 192.0.2.1:80 -r 2001:db8::2 -i")
+    res = run_module(syncns, MODULE, {"state": "master", "interface": "sync0"}, check_mode=True)
+    assert res.failed and "real servers of another address family" in res.msg and "TCP 192.0.2.1:80" in res.msg
+    res = run_module(syncns, MODULE, {"state": "master", "interface": "sync0"})
+    assert res.failed and "TCP 192.0.2.1:80" in res.msg, res.msg
+    assert daemons(syncns) == ""
+
+
+def test_a_restart_the_kernel_refuses_starts_the_old_daemon_again(run_module, syncns):
+    # no IPv6 on this interface: the kernel refuses an IPv6 master there only when it starts it (EADDRNOTAVAIL)
+    syncns.run("ip link add v4only0 type veth peer name v4only1 && sysctl -qw net.ipv6.conf.v4only0.disable_ipv6=1 "
+               "&& ip link set v4only0 up && ip link set v4only1 up")
+    run_ok(run_module, syncns, {"state": "master", "interface": "v4only0", "syncid": 9, "port": 9200})
+    before = daemons(syncns)
+    res = run_module(syncns, MODULE, {"state": "master", "group": "ff02::1:81"})
+    assert res.failed
+    assert res.msg.startswith("cannot start the master sync daemon (syncid 9 on v4only0): interface v4only0 has no "
+                              "usable IPv6 address or route for group ff02::1:81 ("), res.msg
+    assert res.msg.endswith("; it had been stopped to change it and was started again with its old settings")
+    assert daemons(syncns) == before == line("master", "v4only0", syncid=9, port=9200) + "\n"
