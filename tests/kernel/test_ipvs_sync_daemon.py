@@ -10,6 +10,10 @@ start; bad input changes nothing; daemons started by ipvsadm in a twin namespace
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
+import jinja2
 import pytest
 from _ipvs_helpers import four_way
 
@@ -204,3 +208,56 @@ def test_a_restart_the_kernel_refuses_starts_the_old_daemon_again(run_module, sy
                               "usable IPv6 address or route for group ff02::1:81 ("), res.msg
     assert res.msg.endswith("; it had been stopped to change it and was started again with its old settings")
     assert daemons(syncns) == before == line("master", "v4only0", syncid=9, port=9200) + "\n"
+
+
+# --- the director role's boot path: restore.sh starts the daemons the role runs -----------------------------
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "director"
+
+
+def _restore_script(state_dir: Path, **variables) -> str:
+    """The director role's restore.sh.j2 rendered as Ansible renders templates (trim_blocks), without its
+    other sections (no modules, VIPs or timeouts)."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / "templates")), trim_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["quote"] = lambda value: shlex.quote(str(value))
+    env.filters["bool"] = lambda value: str(value).lower() in ("1", "true", "yes", "on")
+    env.filters["lvs.ipvs.host_prefix"] = str  # (no VIPs here)
+    context = {"ansible_managed": "test", "director_state_dir": str(state_dir), "director_systemd_unit_name": "x",
+               "director_load_kernel_modules": False, "director_manage_vip": False, "director_timeouts": {},
+               "director_interface": "sync0", "director_sync_enabled": True,
+               "director_sync_daemons": ["master", "backup"], "director_sync_interface": "sync0",
+               "director_sync_id": 0, "director_sync_group": "224.0.0.81", "director_sync_port": 8848,
+               "director_sync_ttl": 1, "director_sync_maxlen": 0}
+    context.update(variables)
+    return env.get_template("restore.sh.j2").render(context)
+
+
+@pytest.mark.parametrize("variables", [
+    {},
+    {"director_sync_daemons": ["backup"], "director_sync_id": 12, "director_sync_group": "ff02::1:81",
+     "director_sync_port": 9300, "director_sync_ttl": 2, "director_sync_maxlen": 1400},
+], ids=["defaults", "backup-ipv6"])
+def test_the_boot_script_starts_what_the_role_runs(run_module, make_netns, tmp_path, variables):
+    boot, role = make_netns("boot"), make_netns("role")
+    for ns in (boot, role):
+        _prepare(ns)
+    for name in ("ipvs.rules", "fwmark4.rules", "fwmark6.rules"):
+        (tmp_path / name).write_text("")
+    script = tmp_path / "restore.sh"
+    script.write_text(_restore_script(tmp_path, **variables))
+    boot.run(f"sh {shlex.quote(str(script))}")
+    settings = {"director_sync_daemons": ["master", "backup"], "director_sync_id": 0,
+                "director_sync_group": "224.0.0.81", "director_sync_port": 8848, "director_sync_ttl": 1,
+                "director_sync_maxlen": 0, **variables}
+    for state in settings["director_sync_daemons"]:  # what roles/director/tasks/sync.yml asks for
+        args = {"state": state, "interface": "sync0", "syncid": settings["director_sync_id"],
+                "group": settings["director_sync_group"], "port": settings["director_sync_port"],
+                "ttl": settings["director_sync_ttl"]}
+        if settings["director_sync_maxlen"]:
+            args["maxlen"] = settings["director_sync_maxlen"]
+        run_ok(run_module, role, args)
+        assert not run_ok(run_module, boot, args)["changed"]  # after a boot, the role has nothing to do
+    assert daemons(boot) == daemons(role) != ""
+    boot.run(f"sh {shlex.quote(str(script))}")  # again: the running daemons are left as they are
+    assert daemons(boot) == daemons(role)
