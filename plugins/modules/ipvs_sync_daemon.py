@@ -14,7 +14,7 @@ description:
     C(ipvsadm --stop-daemon) do. A B(master) daemon sends the director's connections and persistence
     templates to a multicast group; a B(backup) daemon receives them from there and adds them to its
     own table, so that after a failover the clients stay on their real servers.
-  - The master and the backup daemon are independent: one task manages one of them, and both may run
+  - The master and the backup daemon are independent. One task manages one of them, and both may run
     at once on a host (what keepalived's maintainers advise for directors that fail over both ways).
   - B(A running daemon cannot be changed in place.) The kernel has no request to edit one, so a task
     that changes a setting of a running daemon stops it and starts it again with the new settings
@@ -85,7 +85,7 @@ options:
         value for what lies outside, so the module refuses it.
       - Not given, a running daemon's value is not compared, and a daemon the task starts gets the
         kernel's choice - 1500 (master) or the interface's MTU from 1500 to 65535 (backup), minus the
-        IP and UDP headers (28 bytes with an IPv4 group, 48 with an IPv6 one): 1472 on a common network.
+        IP and UDP headers (28 bytes with an IPv4 group, 48 with an IPv6 one), so 1472 on a common network.
     type: int
 notes:
   - The kernel refuses to start a daemon while a service has real servers of another address family
