@@ -11,6 +11,7 @@ start; bad input changes nothing; daemons started by ipvsadm in a twin namespace
 from __future__ import annotations
 
 import shlex
+import time
 from pathlib import Path
 
 import jinja2
@@ -261,3 +262,44 @@ def test_the_boot_script_starts_what_the_role_runs(run_module, make_netns, tmp_p
     assert daemons(boot) == daemons(role) != ""
     boot.run(f"sh {shlex.quote(str(script))}")  # again: the running daemons are left as they are
     assert daemons(boot) == daemons(role)
+
+
+# --- the daemons at work: a master's persistence template reaches a backup ----------------------------------
+
+SEND = ("import socket, time\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "s.bind(('10.99.0.2', 40000))\n"
+        "for _ in range(6):\n"
+        "    s.sendto(b'x', ('10.99.0.100', 5000)); time.sleep(0.05)\n")
+
+
+def _templates(ns) -> list[str]:
+    """Persistence templates in ``ipvsadm -Lnc`` (client port 0)."""
+    return [row for row in ns.run("ipvsadm -Lnc").splitlines() if " 10.99.0.2:0 " in row]
+
+
+@pytest.mark.parametrize(("backup_syncid", "synced"), [(7, True), (0, True), (8, False)],
+                         ids=["same-syncid", "backup-syncid-0-takes-all", "other-syncid"])
+def test_a_backup_receives_the_masters_templates(run_module, make_netns, backup_syncid, synced):
+    d1, d2, client = make_netns("d1"), make_netns("d2"), make_netns("client")
+    d1.run(f"ip link add c0 type veth peer name c1 netns {client.name} "
+           f"&& ip link add s1 type veth peer name s2 netns {d2.name}")
+    d1.run("ip addr add 10.99.0.1/24 dev c0 && ip addr add 10.99.0.100/32 dev c0 && ip link set c0 up "
+           "&& ip addr add 10.98.0.1/24 dev s1 && ip link set s1 up")
+    d2.run("ip addr add 10.98.0.2/24 dev s2 && ip link set s2 up")
+    client.run("ip addr add 10.99.0.2/24 dev c1 && ip link set c1 up")
+    for director in (d1, d2):  # the same persistent UDP service on both directors
+        director.run("ipvsadm -A -u 10.99.0.100:5000 -s rr -p 300 && ipvsadm -a -u 10.99.0.100:5000 -r 10.99.0.50 -g")
+    run_ok(run_module, d2, {"state": "backup", "interface": "s2", "syncid": backup_syncid})
+    run_ok(run_module, d1, {"state": "master", "interface": "s1", "syncid": 7})
+    client.run(f"python3 -c {shlex.quote(SEND)}")
+    assert len(_templates(d1)) == 1, d1.run("ipvsadm -Lnc")
+    found: list[str] = []
+    deadline = time.monotonic() + (10 if synced else 6)  # the master sends its buffer every 2 s at the latest
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.25)
+        found = _templates(d2)
+    assert bool(found) is synced, d2.run("ipvsadm -Lnc")
+    if synced:
+        assert "10.99.0.100:5000" in found[0] and "10.99.0.50:5000" in found[0], found
+        assert found[0].split()[0] == "UDP"
