@@ -41,7 +41,8 @@ options:
   state:
     description:
       - V(master) or V(backup) runs that daemon with the settings given.
-      - V(absent) stops the daemon named by O(daemon), or both when O(daemon) is not given.
+      - V(absent) stops the daemon named by O(daemon), or both when O(daemon) is not given; the settings
+        options are then not used.
     type: str
     choices: [master, backup, absent]
     required: true
