@@ -286,20 +286,20 @@ def measure(bench: Bench, size: int, *, role: bool) -> Row:
     rss: dict[str, int] = {}
     say(f"S={size}: ipvs_config apply from empty")
     apply, rss["apply"], _out = bench.module(f"apply{size}", by_module, "ipvs_config",
-                                          {"config": config(size), "state": "overridden"},
-                                          changed=True, changes=len(lines))
+                                             {"config": config(size), "state": "overridden"},
+                                             changed=True, changes=len(lines))
     if by_module.ipvsadm_save() != lines:
         raise RuntimeError(f"S={size}: ipvs_config did not give the table ipvsadm-restore gave")
     say(f"S={size}: ipvs_config again, nothing to do")
     noop, rss["no-op"], _out = bench.module(f"noop{size}", by_module, "ipvs_config",
-                                         {"config": config(size), "state": "overridden"}, changed=False, changes=0)
+                                            {"config": config(size), "state": "overridden"}, changed=False, changes=0)
     say(f"S={size}: ipvs_config with one weight changed")
     weight_run, rss["weight"], _out = bench.module(f"weight{size}", by_module, "ipvs_config",
-                                                {"config": config(size, changed=size // 2), "state": "overridden"},
-                                                changed=True, changes=1)
+                                                   {"config": config(size, changed=size // 2), "state": "overridden"},
+                                                   changed=True, changes=1)
     say(f"S={size}: ipvs_config gathered, ipvs_info")
     gathered, rss["gathered"], _out = bench.module(f"gathered{size}", by_module, "ipvs_config", {"state": "gathered"},
-                                                changed=False)
+                                                   changed=False)
     info, rss["ipvs_info"], _out = bench.module(f"info{size}", by_module, "ipvs_info", {}, changed=False)
     row = Row(size, len(lines), restore, apply, noop, weight_run, save, gathered, info, rss=rss)
     bench.remove(by_hand)
