@@ -222,6 +222,32 @@ def address_errors(addresses: Any, label: str = "addresses") -> list[str]:
     return errors
 
 
+def sync_daemon_errors(settings: Any) -> list[str]:
+    """The problems of the role's sync daemon settings, by ``_model``'s checks (the code of ipvs_sync_daemon).
+
+    ``settings``: ``{daemons: [master, backup], interface, syncid, group, port, ttl, maxlen}`` (maxlen 0: the
+    kernel's choice). One message per problem, naming the daemon.
+    """
+    if not isinstance(settings, dict):
+        return [f"the sync daemon settings must be a dict, got {settings!r}"]
+    daemons = settings.get("daemons")
+    if not isinstance(daemons, list) or any(d not in _model.SYNC_STATES for d in daemons):
+        return [f"director_sync_daemons must be a list of master and backup, got {daemons!r}"]
+    errors: list[str] = []
+    for state in dict.fromkeys(daemons):
+        params = {name: settings.get(name) for name in _model.SYNC_FIELDS}
+        if not params["maxlen"]:
+            params["maxlen"] = None
+        try:
+            spec = _model.sync_daemon_spec_from_params({"state": state, **params})
+            _model.merge_sync_daemon(None, spec)
+        except (ValidationError, TypeError, ValueError) as exc:
+            message = f"director_sync ({state} sync daemon): {exc}"
+            if message not in errors:
+                errors.append(message)
+    return errors
+
+
 def host_prefix(address: str) -> str:
     """``192.0.2.1`` -> ``192.0.2.1/32``, ``2001:db8::1`` -> ``2001:db8::1/128`` (canonical form)."""
     addr = ipaddress.ip_address(str(address).strip())
@@ -275,6 +301,7 @@ class FilterModule:
             "director_plan": director_plan,
             "director_fwmark_rules": director_fwmark_rules,
             "address_errors": address_errors,
+            "sync_daemon_errors": sync_daemon_errors,
             "host_prefix": host_prefix,
             "ip_addresses": ip_addresses,
             "vip_plan": vip_plan,

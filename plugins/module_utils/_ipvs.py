@@ -57,6 +57,8 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
     SCHED_FLAG_BITS,
     SVC_F_ONEPACKET,
     SVC_F_PERSISTENT,
+    SYNC_STATE_NAMES,
+    SYNC_STATES,
     TUNNEL_CSUM,
     TUNNEL_CSUM_NAMES,
     TUNNEL_TYPE_NAMES,
@@ -65,6 +67,7 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
     Operation,
     Service,
     ServiceKey,
+    SyncDaemon,
     Timeouts,
     netmask_from_kernel,
     netmask_to_kernel,
@@ -153,6 +156,9 @@ CMD_NEW_DEST = 5
 CMD_SET_DEST = 6
 CMD_DEL_DEST = 7
 CMD_GET_DEST = 8
+CMD_NEW_DAEMON = 9
+CMD_DEL_DAEMON = 10
+CMD_GET_DAEMON = 11
 CMD_SET_CONFIG = 12
 CMD_GET_CONFIG = 13
 GENL_VERSION = 1
@@ -211,11 +217,24 @@ DEST_ATTRS = (
     ("IPVS_DEST_ATTR_TUN_PORT", "be16"),
     ("IPVS_DEST_ATTR_TUN_FLAGS", "uint16"),
 )
+# A connection sync daemon (IPVS_CMD_ATTR_DAEMON). The groups are addresses in network order (the kernel's
+# policy says NLA_U32 for the IPv4 one, read with nla_get_in_addr); the port is host order, unlike a service's.
+DAEMON_ATTRS = (
+    ("IPVS_DAEMON_ATTR_UNSPEC", "none"),
+    ("IPVS_DAEMON_ATTR_STATE", "uint32"),
+    ("IPVS_DAEMON_ATTR_MCAST_IFN", "asciiz"),
+    ("IPVS_DAEMON_ATTR_SYNC_ID", "uint32"),
+    ("IPVS_DAEMON_ATTR_SYNC_MAXLEN", "uint16"),
+    ("IPVS_DAEMON_ATTR_MCAST_GROUP", "cdata"),
+    ("IPVS_DAEMON_ATTR_MCAST_GROUP6", "cdata"),
+    ("IPVS_DAEMON_ATTR_MCAST_PORT", "uint16"),
+    ("IPVS_DAEMON_ATTR_MCAST_TTL", "uint8"),
+)
 CMD_ATTRS = (
     ("IPVS_CMD_ATTR_UNSPEC", "none"),
     ("IPVS_CMD_ATTR_SERVICE", "service"),
     ("IPVS_CMD_ATTR_DEST", "dest"),
-    ("IPVS_CMD_ATTR_DAEMON", "hex"),
+    ("IPVS_CMD_ATTR_DAEMON", "daemon"),
     ("IPVS_CMD_ATTR_TIMEOUT_TCP", "uint32"),
     ("IPVS_CMD_ATTR_TIMEOUT_TCP_FIN", "uint32"),
     ("IPVS_CMD_ATTR_TIMEOUT_UDP", "uint32"),
@@ -252,6 +271,10 @@ if HAS_PYROUTE2:
         class dest(nla, IpvsStats):  # noqa: N801
             prefix = "IPVS_DEST_ATTR_"
             nla_map = DEST_ATTRS
+
+        class daemon(nla):  # noqa: N801
+            prefix = "IPVS_DAEMON_ATTR_"
+            nla_map = DAEMON_ATTRS
 
 
 # --- the compiled codec: the attribute tables above, packed and unpacked with struct ---------------------
@@ -295,7 +318,8 @@ class AttrTable:
 
 
 _TABLES = {"cmd": AttrTable(CMD_ATTRS), "service": AttrTable(SERVICE_ATTRS), "dest": AttrTable(DEST_ATTRS),
-           "stats": AttrTable(STATS_ATTRS), "stats64": AttrTable(STATS64_ATTRS), "ctrl": AttrTable(CTRL_ATTRS)}
+           "stats": AttrTable(STATS_ATTRS), "stats64": AttrTable(STATS64_ATTRS), "ctrl": AttrTable(CTRL_ATTRS),
+           "daemon": AttrTable(DAEMON_ATTRS)}
 
 
 def encode_attrs(attrs: Iterable[tuple[str, Any]], table: AttrTable) -> bytes:
@@ -1008,6 +1032,34 @@ class IpvsHandle:
         if values:
             self.apply([Operation("set_timeouts", timeouts=values)])
 
+    # -- connection sync daemons ------------------------------------------------------------------
+    def sync_daemons(self) -> list[SyncDaemon]:
+        """The running sync daemons (master first), in one IPVS_CMD_GET_DAEMON dump."""
+        try:
+            msgs = self._open().dump(CMD_GET_DAEMON, [])
+        except RequestError as exc:
+            raise KernelError(f"cannot list the IPVS sync daemons: {_generic_reason(exc.code)}", exc.code) from exc
+        nls = (msg.get_attr("IPVS_CMD_ATTR_DAEMON") for msg in msgs)
+        daemons = [daemon_from_nla(nl) for nl in nls if nl is not None]
+        return sorted(daemons, key=lambda d: SYNC_STATES[d.state])
+
+    def start_sync_daemon(self, daemon: SyncDaemon) -> None:
+        """IPVS_CMD_NEW_DAEMON: start ``daemon`` (a running one of its state must be stopped first)."""
+        try:
+            self._open().request(CMD_NEW_DAEMON, [("IPVS_CMD_ATTR_DAEMON", {"attrs": daemon_attrs(daemon)})])
+        except RequestError as exc:
+            raise KernelError(f"cannot start the {daemon.label()}: {_daemon_reason(exc.code, daemon)}",
+                              exc.code) from exc
+
+    def stop_sync_daemon(self, daemon: SyncDaemon) -> None:
+        """IPVS_CMD_DEL_DAEMON: stop the daemon of ``daemon.state``."""
+        try:
+            self._open().request(CMD_DEL_DAEMON, [("IPVS_CMD_ATTR_DAEMON", {"attrs": [
+                ("IPVS_DAEMON_ATTR_STATE", SYNC_STATES[daemon.state])]})])
+        except RequestError as exc:
+            raise KernelError(f"cannot stop the {daemon.label()}: {_daemon_reason(exc.code, daemon)}",
+                              exc.code) from exc
+
 
 PROC_CONN = "/proc/net/ip_vs_conn"
 PROC_SYSCTL = "/proc/sys/net/ipv4/vs"
@@ -1036,3 +1088,111 @@ def read_sysctls(path: str = PROC_SYSCTL) -> dict[str, str]:
         except OSError:
             continue
     return out
+
+
+# --- connection sync daemons: the messages, and the interface they use ---------------------------------------
+
+
+def daemon_from_nla(nl: Any) -> SyncDaemon:
+    """A :class:`SyncDaemon` from a dumped IPVS_CMD_ATTR_DAEMON (kernels before 4.3 send only the first three)."""
+    group6 = nl.get_attr("IPVS_DAEMON_ATTR_MCAST_GROUP6")
+    group4 = nl.get_attr("IPVS_DAEMON_ATTR_MCAST_GROUP")
+    if group6 is not None and len(group6) >= 16:
+        group = _addr_string(bytes(group6[:16]))
+    elif group4 is not None and len(group4) >= 4:
+        group = _addr_string(bytes(group4[:4]))
+    else:
+        group = SyncDaemon.group
+    return SyncDaemon(
+        state=SYNC_STATE_NAMES.get(int(nl.get_attr("IPVS_DAEMON_ATTR_STATE") or 0), "master"),
+        interface=nl.get_attr("IPVS_DAEMON_ATTR_MCAST_IFN") or "",
+        syncid=int(nl.get_attr("IPVS_DAEMON_ATTR_SYNC_ID") or 0),
+        maxlen=int(nl.get_attr("IPVS_DAEMON_ATTR_SYNC_MAXLEN") or 0) or None,
+        group=group,
+        port=int(nl.get_attr("IPVS_DAEMON_ATTR_MCAST_PORT") or 0) or SyncDaemon.port,
+        ttl=int(nl.get_attr("IPVS_DAEMON_ATTR_MCAST_TTL") or 0) or SyncDaemon.ttl,
+    )
+
+
+def daemon_attrs(daemon: SyncDaemon) -> list[tuple[str, Any]]:
+    """The attributes that start ``daemon``; no SYNC_MAXLEN when it has none (the kernel then chooses)."""
+    attrs: list[tuple[str, Any]] = [
+        ("IPVS_DAEMON_ATTR_STATE", SYNC_STATES[daemon.state]),
+        ("IPVS_DAEMON_ATTR_MCAST_IFN", daemon.interface),
+        ("IPVS_DAEMON_ATTR_SYNC_ID", int(daemon.syncid)),
+    ]
+    if daemon.maxlen:
+        attrs.append(("IPVS_DAEMON_ATTR_SYNC_MAXLEN", int(daemon.maxlen)))
+    group = "IPVS_DAEMON_ATTR_MCAST_GROUP6" if daemon.family == "ipv6" else "IPVS_DAEMON_ATTR_MCAST_GROUP"
+    attrs += [
+        (group, _addr_bytes(daemon.group)),
+        ("IPVS_DAEMON_ATTR_MCAST_PORT", int(daemon.port)),
+        ("IPVS_DAEMON_ATTR_MCAST_TTL", int(daemon.ttl)),
+    ]
+    return attrs
+
+
+def _daemon_reason(code: int, daemon: SyncDaemon) -> str:
+    if code == errno_mod.EEXIST:
+        return (f"a {daemon.state} sync daemon is already running (the kernel cannot change a running daemon: "
+                "it must be stopped and started)")
+    if code == errno_mod.ESRCH:
+        return f"no {daemon.state} sync daemon is running"
+    if code == errno_mod.ENODEV:
+        return f"there is no interface {daemon.interface} in this network namespace"
+    if code == errno_mod.EAFNOSUPPORT:
+        return f"this kernel has no IPv6 support in IPVS (CONFIG_IP_VS_IPV6), needed for group {daemon.group}"
+    if code in (errno_mod.EADDRNOTAVAIL, errno_mod.ENETUNREACH):
+        family = "IPv6" if daemon.family == "ipv6" else "IPv4"
+        return (f"interface {daemon.interface} has no usable {family} address or route for group {daemon.group} "
+                f"({_generic_reason(code)}; an IPv6 link-local address is not usable while duplicate address "
+                "detection runs)")
+    if code == errno_mod.EINVAL:
+        return ("the kernel rejected the settings (EINVAL): is the group a multicast address, the interface name "
+                "at most 15 characters? The sync protocol also refuses to start while a service has real servers "
+                "of another address family")
+    return _generic_reason(code)
+
+
+class Interface(NamedTuple):
+    """A network interface of the current network namespace: its name, MTU and flags (IFF_*)."""
+
+    name: str
+    mtu: int
+    flags: int
+
+    @property
+    def multicast(self) -> bool:
+        return bool(self.flags & 0x1000)  # IFF_MULTICAST
+
+    @property
+    def up(self) -> bool:
+        return bool(self.flags & 0x1)  # IFF_UP
+
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCGIFMTU = 0x8921
+_IFREQ = struct.Struct("16sH22x")  # struct ifreq: the name, then a union whose first field is read
+_IFREQ_MTU = struct.Struct("16si20x")
+
+
+def find_interface(name: str) -> Interface | None:
+    """The interface ``name`` of the current network namespace, or None when there is none.
+
+    Asked with ioctls on a socket, which belongs to the namespace the process is in (``/sys/class/net``
+    shows the namespace sysfs was mounted in, which after a ``setns`` may be another).
+    """
+    import fcntl  # pylint: disable=import-outside-toplevel
+
+    raw = name.encode("utf-8")
+    if not raw or len(raw) > 15:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            flags = _IFREQ.unpack(fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, _IFREQ.pack(raw, 0)))[1]
+            mtu = _IFREQ_MTU.unpack(fcntl.ioctl(sock.fileno(), _SIOCGIFMTU, _IFREQ_MTU.pack(raw, 0)))[1]
+        except OSError as exc:
+            if exc.errno in (errno_mod.ENODEV, errno_mod.ENXIO):
+                return None
+            raise
+    return Interface(name, mtu, flags)

@@ -1407,3 +1407,241 @@ def parse_ipvsadm_save(text: str) -> list[dict[str, Any]]:
     if errors:
         raise ConfigError(errors, "running_config")
     return table_config((svc, list(dests.values())) for svc, dests in services.values())
+
+
+# --- connection sync daemons (ipvs_sync_daemon) ----------------------------------------------------------
+#
+# The kernel runs at most one master and one backup sync daemon per network namespace
+# (net/netfilter/ipvs/ip_vs_sync.c, start_sync_thread). Their settings cannot be changed while they run:
+# a change is a stop and a start (IPVS_CMD_DEL_DAEMON, IPVS_CMD_NEW_DAEMON). What the 6.1 kernel does with
+# what it is sent: no group -> 224.0.0.81, port 0 -> 8848, ttl 0 -> 1; maxlen 0 -> 1500 (master) or the
+# interface's MTU clamped to 1500..65535 (backup), minus the IP and UDP headers; a maxlen given is clamped
+# to 1..65535-headers (master) or 1024..65535-headers (backup). The records here hold what the kernel
+# reports back (IPVS_CMD_GET_DAEMON), so a second run compares like with like.
+
+SYNC_STATES = {"master": 1, "backup": 2}  # IP_VS_STATE_MASTER, IP_VS_STATE_BACKUP
+SYNC_STATE_NAMES = {v: k for k, v in SYNC_STATES.items()}
+SYNC_DEFAULT_GROUP = "224.0.0.81"  # IP_VS_SYNC_GROUP
+SYNC_DEFAULT_PORT = 8848  # IP_VS_SYNC_PORT
+SYNC_DEFAULT_TTL = 1
+SYNC_FIELDS = ("interface", "syncid", "maxlen", "group", "port", "ttl")
+IFNAME_MAX = 15  # IFNAMSIZ - 1: the kernel's policy refuses a longer IPVS_DAEMON_ATTR_MCAST_IFN
+_SYNC_HEADERS = {"ipv4": 20 + 8, "ipv6": 40 + 8}  # IP + UDP header: what maxlen leaves of a packet
+
+
+@dataclass(frozen=True)
+class SyncDaemon:
+    """A connection sync daemon as the kernel reports it: ``state`` is ``master`` or ``backup``.
+
+    ``maxlen`` None means "the kernel's choice" (a wanted daemon that does not name it); the kernel
+    always reports a value.
+    """
+
+    state: str
+    interface: str
+    syncid: int = 0
+    maxlen: int | None = None
+    group: str = SYNC_DEFAULT_GROUP
+    port: int = SYNC_DEFAULT_PORT
+    ttl: int = SYNC_DEFAULT_TTL
+
+    @property
+    def family(self) -> str:
+        return "ipv6" if ":" in self.group else "ipv4"
+
+    def label(self) -> str:
+        """``master sync daemon (syncid 1 on eth0)``: how messages name it."""
+        return f"{self.state} sync daemon (syncid {self.syncid} on {self.interface})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record with the option names of ipvs_sync_daemon (so ipvs_info's list can be fed back to it)."""
+        return {"state": self.state, "interface": self.interface, "syncid": self.syncid, "maxlen": self.maxlen,
+                "group": self.group, "port": self.port, "ttl": self.ttl}
+
+    def render(self) -> str:
+        """As ``ipvsadm -L --daemon`` prints it (ipvsadm 1.31)."""
+        text = f"{self.state} sync daemon (mcast={self.interface}, syncid={self.syncid}"
+        if self.maxlen:
+            text += f", maxlen={self.maxlen}"
+        return text + f", group={self.group}, port={self.port}, ttl={self.ttl})"
+
+    def words(self) -> str:
+        """The ``ipvsadm --start-daemon`` command line that starts this daemon."""
+        text = f"--start-daemon {self.state} --mcast-interface {self.interface} --syncid {self.syncid}"
+        if self.maxlen:
+            text += f" --sync-maxlen {self.maxlen}"
+        return text + f" --mcast-group {self.group} --mcast-port {self.port} --mcast-ttl {self.ttl}"
+
+
+def render_sync_daemons(daemons: Iterable[SyncDaemon]) -> str:
+    """``ipvsadm -L --daemon``'s text: the master's line, then the backup's ("" when none runs)."""
+    ordered = sorted(daemons, key=lambda d: SYNC_STATES[d.state])
+    return "".join(d.render() + "\n" for d in ordered)
+
+
+@dataclass(frozen=True)
+class SyncDaemonSpec:
+    """What an ipvs_sync_daemon task asks for: ``state`` master, backup or absent; ``stop`` the daemons that
+    ``absent`` stops; the settings given (None: not given)."""
+
+    state: str
+    stop: tuple[str, ...] = ()
+    interface: str | None = None
+    syncid: int | None = None
+    maxlen: int | None = None
+    group: str | None = None
+    port: int | None = None
+    ttl: int | None = None
+
+
+def normalize_interface_name(value: Any, what: str = "interface") -> str:
+    """An interface name the kernel can hold (1 to 15 bytes, no '/', ':' or white space, not '.' or '..')."""
+    name = str(value)
+    if (not name or len(name.encode("utf-8")) > IFNAME_MAX or name in (".", "..")
+            or any(ch in name for ch in "/:") or any(ch.isspace() for ch in name)):
+        raise ValidationError(f"{what} {value!r} is not a valid interface name (1 to {IFNAME_MAX} characters, "
+                              "no '/', ':' or white space)")
+    return name
+
+
+def normalize_sync_group(value: Any) -> str:
+    """A multicast group, IPv4 (224.0.0.0/4) or IPv6 (ff00::/8), in its canonical form."""
+    try:
+        addr = ipaddress.ip_address(str(value).strip().strip("[]"))
+    except ValueError:
+        raise ValidationError(f"group {value!r} is not an IPv4 or IPv6 address") from None
+    if not addr.is_multicast:
+        raise ValidationError(f"group {addr} is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)")
+    return str(addr)
+
+
+def _ranged(params: Mapping[str, Any], name: str, low: int, high: int, meaning: str) -> int | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not low <= int(value) <= high:
+        raise ValidationError(f"{name} {value} is out of range: {meaning} is {low} to {high}")
+    return int(value)
+
+
+def sync_daemon_spec_from_params(params: Mapping[str, Any]) -> SyncDaemonSpec:
+    """Normalize and check an ipvs_sync_daemon task's options (everything that does not need the host)."""
+    state = str(params.get("state") or "")
+    if state not in (*SYNC_STATES, "absent"):
+        raise ValidationError(f"state {state!r} is not one of master, backup, absent")
+    daemon = params.get("daemon")
+    if daemon is not None and daemon not in SYNC_STATES:
+        raise ValidationError(f"daemon {daemon!r} is not one of master, backup")
+    if state != "absent":
+        if daemon is not None and daemon != state:
+            raise ValidationError(f"daemon {daemon} contradicts state {state}: state names the daemon to run")
+        stop: tuple[str, ...] = ()
+    else:
+        stop = (daemon,) if daemon else tuple(SYNC_STATES)
+    interface = params.get("interface")
+    group = params.get("group")
+    return SyncDaemonSpec(
+        state=state,
+        stop=stop,
+        interface=normalize_interface_name(interface) if interface is not None else None,
+        syncid=_ranged(params, "syncid", 0, 255, "a sync ID (one byte in the sync messages)"),
+        maxlen=_ranged(params, "maxlen", 1, 65535 - _SYNC_HEADERS["ipv4"], "the payload of a sync packet"),
+        group=normalize_sync_group(group) if group is not None else None,
+        port=_ranged(params, "port", 1, 65535, "a UDP port"),
+        ttl=_ranged(params, "ttl", 1, 255, "a multicast TTL"),
+    )
+
+
+def sync_maxlen_range(state: str, family: str) -> tuple[int, int]:
+    """The sync_maxlen values the kernel keeps as given (it clamps others into this range)."""
+    return (1024 if state == "backup" else 1), 65535 - _SYNC_HEADERS[family]
+
+
+def default_sync_maxlen(state: str, family: str, mtu: int | None) -> int:
+    """The maxlen the kernel chooses when none is sent: 1500 for a master, the MTU (1500 to 65535) for a
+    backup, minus the IP and UDP headers."""
+    size = min(max(int(mtu or 1500), 1500), 65535) if state == "backup" else 1500
+    return size - _SYNC_HEADERS[family]
+
+
+def merge_sync_daemon(current: SyncDaemon | None, spec: SyncDaemonSpec) -> SyncDaemon:
+    """The daemon a task wants: the settings given, the running daemon's for those not given (a daemon
+    started new gets the kernel's defaults). ``maxlen`` not given stays None: the kernel chooses it."""
+    state = spec.state
+    if state not in SYNC_STATES:
+        raise ValueError(f"no daemon to merge for state {state}")
+    if current is None and spec.interface is None:
+        raise ValidationError(f"cannot start the {state} sync daemon: interface is required to start it")
+    base = current if current is not None else SyncDaemon(state=state, interface=str(spec.interface))
+    target = SyncDaemon(
+        state=state,
+        interface=spec.interface if spec.interface is not None else base.interface,
+        syncid=spec.syncid if spec.syncid is not None else base.syncid,
+        maxlen=spec.maxlen,
+        group=spec.group if spec.group is not None else base.group,
+        port=spec.port if spec.port is not None else base.port,
+        ttl=spec.ttl if spec.ttl is not None else base.ttl,
+    )
+    validate_sync_daemon(target)
+    return target
+
+
+def validate_sync_daemon(daemon: SyncDaemon) -> None:
+    """What the kernel would change or refuse: a maxlen it would clamp (e.g. below 1024 for a backup)."""
+    if daemon.maxlen is not None:
+        low, high = sync_maxlen_range(daemon.state, daemon.family)
+        if not low <= daemon.maxlen <= high:
+            group = "an IPv6" if daemon.family == "ipv6" else "an IPv4"
+            raise ValidationError(
+                f"cannot start the {daemon.label()}: maxlen {daemon.maxlen} is out of range: a {daemon.state} "
+                f"with {group} group takes {low} to {high} (the kernel would store another value)")
+
+
+def sync_daemon_changes(current: SyncDaemon, target: SyncDaemon) -> list[str]:
+    """The settings that differ (``maxlen`` only when the target names one)."""
+    return [name for name in SYNC_FIELDS if getattr(current, name) != getattr(target, name)
+            and (name != "maxlen" or target.maxlen is not None)]
+
+
+@dataclass(frozen=True)
+class SyncOperation:
+    """``start`` or ``stop`` one daemon; :attr:`words` is the ipvsadm command line."""
+
+    op: str
+    daemon: SyncDaemon
+
+    @property
+    def words(self) -> str:
+        return self.daemon.words() if self.op == "start" else f"--stop-daemon {self.daemon.state}"
+
+
+def plan_sync_daemons(current: Iterable[SyncDaemon], spec: SyncDaemonSpec) -> list[SyncOperation]:
+    """The stops and starts that make the running daemons what ``spec`` asks for (a change: stop, then start)."""
+    running = {d.state: d for d in current}
+    if spec.state == "absent":
+        return [SyncOperation("stop", running[state]) for state in SYNC_STATES
+                if state in spec.stop and state in running]
+    cur = running.get(spec.state)
+    target = merge_sync_daemon(cur, spec)
+    if cur is None:
+        return [SyncOperation("start", target)]
+    if sync_daemon_changes(cur, target):
+        return [SyncOperation("stop", cur), SyncOperation("start", target)]
+    return []
+
+
+def apply_sync_plan(current: Iterable[SyncDaemon], ops: Iterable[SyncOperation],
+                    mtu: Mapping[str, int] | None = None) -> list[SyncDaemon]:
+    """The daemons a plan leaves, as the kernel would report them (a maxlen left to the kernel is predicted
+    from the interface's MTU in ``mtu``)."""
+    running = {d.state: d for d in current}
+    for op in ops:
+        if op.op == "stop":
+            running.pop(op.daemon.state, None)
+        else:
+            daemon = op.daemon
+            if daemon.maxlen is None:
+                daemon = replace(daemon, maxlen=default_sync_maxlen(daemon.state, daemon.family,
+                                                                    (mtu or {}).get(daemon.interface)))
+            running[daemon.state] = daemon
+    return sorted(running.values(), key=lambda d: SYNC_STATES[d.state])

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: ipvs_info
-short_description: Read the IPVS state - services, real servers, counters, timeouts, sysctls, connections
+short_description: Read the IPVS state - services, real servers, timeouts, sync daemons, sysctls, connections
 version_added: 0.1.0
 description:
   - Returns the IPVS virtual services with their real servers, flags, persistence settings and
-    counters; the connection timeouts; the C(net.ipv4.vs.*) sysctls; and the connection table of
-    C(/proc/net/ip_vs_conn) with persistence templates marked as such.
+    counters; the connection timeouts; the connection sync daemons; the C(net.ipv4.vs.*) sysctls; and
+    the connection table of C(/proc/net/ip_vs_conn) with persistence templates marked as such.
   - With O(gather=prerequisites), what the host has of what the collection needs (the pyroute2
     library for the Python that runs the modules, the C(ipvsadm), C(iptables), C(modprobe), C(ip)
     and C(sysctl) commands, whether IPVS is loaded) and its distribution; this works without
@@ -37,12 +37,13 @@ options:
     description: What to read.
     type: list
     elements: str
-    choices: [services, timeouts, sysctls, connections, prerequisites]
-    default: [services, timeouts, sysctls, connections]
+    choices: [services, timeouts, sync_daemons, sysctls, connections, prerequisites]
+    default: [services, timeouts, sync_daemons, sysctls, connections]
 seealso:
   - module: lvs.ipvs.ipvs_service
   - module: lvs.ipvs.ipvs_real_server
   - module: lvs.ipvs.ipvs_timeouts
+  - module: lvs.ipvs.ipvs_sync_daemon
 """
 
 EXAMPLES = r"""
@@ -118,6 +119,16 @@ timeouts:
   returned: when O(gather) contains V(timeouts)
   type: dict
   sample: {tcp: 900, tcp_fin: 120, udp: 300}
+sync_daemons:
+  description:
+    - The running connection sync daemons (as C(ipvsadm -L --daemon) lists them), the master first, with
+      the option names of M(lvs.ipvs.ipvs_sync_daemon); an empty list when none runs.
+  returned: when O(gather) contains V(sync_daemons)
+  type: list
+  elements: dict
+  sample:
+    - {state: master, interface: eth1, syncid: 10, maxlen: 1472, group: 224.0.0.81, port: 8848, ttl: 1}
+    - {state: backup, interface: eth1, syncid: 10, maxlen: 1472, group: 224.0.0.81, port: 8848, ttl: 1}
 sysctls:
   description: The C(net.ipv4.vs.*) sysctls of the network namespace, by name (values as text).
   returned: when O(gather) contains V(sysctls)
@@ -259,11 +270,13 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
     render_service,
 )
 
+NETLINK_GATHER = {"services", "timeouts", "sync_daemons"}  # what needs pyroute2 and IPVS
+
 
 def run(module: AnsibleModule) -> dict:
     gather = set(module.params["gather"])
     result: dict = {"changed": False}
-    if gather & {"services", "timeouts"}:
+    if gather & NETLINK_GATHER:
         with IpvsHandle(module.run_command) as ipvs:
             if "services" in gather:
                 config = ipvs.config()
@@ -281,6 +294,8 @@ def run(module: AnsibleModule) -> dict:
                 result["rules"] = render_config(config)
             if "timeouts" in gather:
                 result["timeouts"] = ipvs.get_timeouts().as_dict()
+            if "sync_daemons" in gather:
+                result["sync_daemons"] = [daemon.as_dict() for daemon in ipvs.sync_daemons()]
     if "sysctls" in gather:
         result["sysctls"] = read_sysctls()
     if "connections" in gather:
@@ -301,13 +316,13 @@ def main() -> None:
             gather=dict(
                 type="list",
                 elements="str",
-                choices=["services", "timeouts", "sysctls", "connections", "prerequisites"],
-                default=["services", "timeouts", "sysctls", "connections"],
+                choices=["services", "timeouts", "sync_daemons", "sysctls", "connections", "prerequisites"],
+                default=["services", "timeouts", "sync_daemons", "sysctls", "connections"],
             ),
         ),
         supports_check_mode=True,
     )
-    if not HAS_PYROUTE2 and set(module.params["gather"]) & {"services", "timeouts"}:
+    if not HAS_PYROUTE2 and set(module.params["gather"]) & NETLINK_GATHER:
         module.fail_json(msg=pyroute2_problem(), exception=PYROUTE2_IMPORT_ERROR)
     run_and_exit(module, run)
 

@@ -102,8 +102,9 @@ def test_service_through_ansible_uses_the_pyroute2_under_test(netns, pyroute2_us
     status, result = _adhoc(scratch, netns.name, interpreter, "ipvs_service", args)
     assert status == "CHANGED" and result.get("changed"), result
     assert netns.ipvsadm_save() == [f"-A -t {VIP}:80 -s wlc -p 600"]
-    status, result = _adhoc(scratch, netns.name, interpreter, "ipvs_info", {"gather": ["services"]})
+    status, result = _adhoc(scratch, netns.name, interpreter, "ipvs_info", {"gather": ["services", "sync_daemons"]})
     assert status == "SUCCESS" and [s["address"] for s in result["services"]] == [VIP], result
+    assert result["sync_daemons"] == [], result  # the daemon messages (IPVS_CMD_GET_DAEMON) too
     assert result["services"][0]["stats"]["conns"] == 0, result  # the statistics types defined in _ipvs.py
 
     lines = record.read_text().splitlines() if record.exists() else []

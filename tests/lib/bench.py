@@ -279,28 +279,28 @@ def measure(bench: Bench, size: int, *, role: bool) -> Row:
     by_hand = bench.namespace(f"restore{size}")
     by_module = bench.namespace(f"module{size}")
     say(f"S={size}: ipvsadm-restore of {len(lines)} lines")
-    restore, _ = by_hand.timed("ipvsadm-restore", input="\n".join(lines) + "\n")
+    restore, _out = by_hand.timed("ipvsadm-restore", input="\n".join(lines) + "\n")
     save, text = by_hand.timed("ipvsadm", "-Sn")
     if sorted(line for line in text.splitlines() if line.strip()) != lines:
         raise RuntimeError(f"S={size}: ipvsadm-restore did not give the table")
     rss: dict[str, int] = {}
     say(f"S={size}: ipvs_config apply from empty")
-    apply, rss["apply"], _ = bench.module(f"apply{size}", by_module, "ipvs_config",
-                                          {"config": config(size), "state": "overridden"},
-                                          changed=True, changes=len(lines))
+    apply, rss["apply"], _out = bench.module(f"apply{size}", by_module, "ipvs_config",
+                                             {"config": config(size), "state": "overridden"},
+                                             changed=True, changes=len(lines))
     if by_module.ipvsadm_save() != lines:
         raise RuntimeError(f"S={size}: ipvs_config did not give the table ipvsadm-restore gave")
     say(f"S={size}: ipvs_config again, nothing to do")
-    noop, rss["no-op"], _ = bench.module(f"noop{size}", by_module, "ipvs_config",
-                                         {"config": config(size), "state": "overridden"}, changed=False, changes=0)
+    noop, rss["no-op"], _out = bench.module(f"noop{size}", by_module, "ipvs_config",
+                                            {"config": config(size), "state": "overridden"}, changed=False, changes=0)
     say(f"S={size}: ipvs_config with one weight changed")
-    weight_run, rss["weight"], _ = bench.module(f"weight{size}", by_module, "ipvs_config",
-                                                {"config": config(size, changed=size // 2), "state": "overridden"},
-                                                changed=True, changes=1)
+    weight_run, rss["weight"], _out = bench.module(f"weight{size}", by_module, "ipvs_config",
+                                                   {"config": config(size, changed=size // 2), "state": "overridden"},
+                                                   changed=True, changes=1)
     say(f"S={size}: ipvs_config gathered, ipvs_info")
-    gathered, rss["gathered"], _ = bench.module(f"gathered{size}", by_module, "ipvs_config", {"state": "gathered"},
-                                                changed=False)
-    info, rss["ipvs_info"], _ = bench.module(f"info{size}", by_module, "ipvs_info", {}, changed=False)
+    gathered, rss["gathered"], _out = bench.module(f"gathered{size}", by_module, "ipvs_config", {"state": "gathered"},
+                                                   changed=False)
+    info, rss["ipvs_info"], _out = bench.module(f"info{size}", by_module, "ipvs_info", {}, changed=False)
     row = Row(size, len(lines), restore, apply, noop, weight_run, save, gathered, info, rss=rss)
     bench.remove(by_hand)
     bench.remove(by_module)

@@ -24,6 +24,7 @@ MODULE_ARGS = {
     "ipvs_real_server": {"service": {"address": "192.0.2.1", "port": 80}, "address": "198.51.100.2"},
     "ipvs_timeouts": {"tcp": 900},
     "ipvs_info": {"gather": ["services"]},
+    "ipvs_sync_daemon": {"state": "absent"},
 }
 
 
