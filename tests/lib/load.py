@@ -4,11 +4,13 @@
 """A bounded client load for the lab: which real server answered each request, and which failed.
 
     load.py NAME URL [URL...] --count N --interval SECONDS --deadline SECONDS [--out FILE]
+            [--stop-file FILE [--min-count M]]
 
 Run inside a client namespace (``ip netns exec client1 python3 load.py client1 http://VIP:80/``):
 sends requests to the URLs in turn (a new connection each, as a browser's next page), one every
 ``--interval`` seconds, and stops by itself after ``--count`` requests or ``--deadline`` seconds,
-whichever comes first. Writes one JSON line per request: ``{"n", "t", "client", "url", "port", "server",
+whichever comes first, or once FILE exists and it has sent at least M requests (the test's "done").
+Writes one JSON line per request: ``{"n", "t", "client", "url", "port", "server",
 "ok", "error", "ms"}`` (``t``: when it was sent, in seconds since the epoch; ``server``: the real server's
 name, from the lab web server's answer ``NAME port PORT``). Standard library only; TLS certificates are
 not checked (the lab's own).
@@ -41,10 +43,13 @@ def request(url: str, timeout: float) -> tuple[str | None, str | None]:
     return (body.split(" port ")[0] if " port " in body else body), None
 
 
-def run(name: str, urls: Sequence[str], out, *, count: int, interval: float, deadline: float) -> int:
+def run(name: str, urls: Sequence[str], out, *, count: int, interval: float, deadline: float,
+        stop_file: str | None = None, min_count: int = 0) -> int:
     start = time.monotonic()
     n = 0
     while n < count and time.monotonic() - start < deadline:
+        if stop_file and n >= min_count and Path(stop_file).exists():
+            break
         url = urls[n % len(urls)]
         t, sent = time.monotonic(), time.time()
         server, error = request(url, timeout=5.0)
@@ -62,20 +67,26 @@ def run(name: str, urls: Sequence[str], out, *, count: int, interval: float, dea
 
 
 def start(clients: dict[str, str], urls: Sequence[str], *, count: int, interval: float, deadline: float,
-          out_dir: Path) -> list[tuple[subprocess.Popen, Path]]:
-    """Start one load client per entry of ``clients`` (name -> network namespace); records in ``out_dir``."""
+          out_dir: Path, min_count: int = 0) -> list[tuple[subprocess.Popen, Path]]:
+    """Start one load client per entry of ``clients`` (name -> network namespace); records in ``out_dir``.
+    Each stops by itself (``count``, ``deadline``), or at :func:`stop` once it sent ``min_count`` requests."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "stop").unlink(missing_ok=True)
     procs = []
     for name, ns in clients.items():
         path = out_dir / f"{name}.jsonl"
         argv = ["ip", "netns", "exec", ns, sys.executable, __file__, name, *urls, "--count", str(count),
-                "--interval", str(interval), "--deadline", str(deadline), "--out", str(path)]
+                "--interval", str(interval), "--deadline", str(deadline), "--out", str(path),
+                "--stop-file", str(out_dir / "stop"), "--min-count", str(min_count)]
         procs.append((subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), path))
     return procs
 
 
 def collect(procs: list[tuple[subprocess.Popen, Path]], *, timeout: float) -> list[dict]:
-    """Wait for the clients (they stop by themselves; killed after ``timeout``) and return every record."""
+    """Tell the clients to stop (once they sent their ``min_count``), wait for them (killed after ``timeout``) and
+    return every record."""
+    for _proc, path in procs[:1]:
+        (path.parent / "stop").touch()
     end = time.monotonic() + timeout
     records: list[dict] = []
     for proc, path in procs:
@@ -132,9 +143,12 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument("--deadline", type=float, required=True)
     parser.add_argument("--out")
+    parser.add_argument("--stop-file")
+    parser.add_argument("--min-count", type=int, default=0)
     args = parser.parse_args()
     with open(args.out, "w", encoding="utf-8") if args.out else sys.stdout as out:
-        return run(args.name, args.urls, out, count=args.count, interval=args.interval, deadline=args.deadline)
+        return run(args.name, args.urls, out, count=args.count, interval=args.interval, deadline=args.deadline,
+                   stop_file=args.stop_file, min_count=args.min_count)
 
 
 if __name__ == "__main__":

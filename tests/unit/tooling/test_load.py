@@ -68,3 +68,8 @@ def test_bounded_run_against_loopback():
     assert [r["ok"] for r in records] == [True, False, True, False, True]  # stopped at the count, by itself
     assert {r["server"] for r in records if r["ok"]} == {"rs9"}
     assert load.summary(records)["failed"] == 2
+    stop = io.StringIO()  # told to stop, once it sent its minimum
+    flag = Path(__file__)  # a file that exists
+    load.run("c1", ["http://127.0.0.1:1/"], stop, count=50, interval=0.01, deadline=30, stop_file=str(flag),
+             min_count=3)
+    assert len(stop.getvalue().splitlines()) == 3
