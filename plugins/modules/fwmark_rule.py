@@ -369,6 +369,7 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lvs.ipvs.plugins.module_utils import _fwmark as model
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import (
+    CHANGED_AGAIN,
     BackendUnavailableError,
     ConfigError,
     KernelError,
@@ -414,10 +415,6 @@ def argument_spec() -> dict:
     }
 
 
-MOVED = ("the table changed while this task wrote it: it was read again and planned again once, "
-         "and changed again; run the task again")
-
-
 def refusal(exc: RestoreError, plan: model.Plan | model.TablePlan) -> str:
     """The refusal of a batch, naming the rule of the line iptables-restore reported."""
     words = model.batch_line(plan.delete, plan.add, exc.line)
@@ -450,7 +447,7 @@ def write(tables: Iptables, text: str, plan: P, replan: t.Callable[[list[model.P
         try:
             tables.restore(plan.batch())
         except RestoreError as exc:
-            raise KernelError(f"{refusal(exc, plan)}; {MOVED}") from None
+            raise KernelError(f"{refusal(exc, plan)}; {CHANGED_AGAIN}") from None
     return plan
 
 
