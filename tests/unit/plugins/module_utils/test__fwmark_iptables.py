@@ -60,7 +60,7 @@ def test_restore_is_one_noflush_batch_with_lock(tmp_path):
 def test_restore_failure_says_nothing_changed():
     run = FakeRunner({
         "--noflush -w 30": (2, "", "iptables-restore v1.8.9 (nf_tables): Can't use -i with OUTPUT\n"
-                                "Error occurred at line: 5\n"),
+                                   "Error occurred at line: 5\n"),
         "-V": (0, "iptables v1.8.9 (nf_tables)", ""),
     })
     tables = Iptables("ipv4", run, which)
