@@ -293,6 +293,36 @@ def vip_plan(wanted: Any, present: Any, owned: Any) -> dict:
     return {"add": sorted(add), "remove": sorted(remove), "owned": sorted((mine & want) | add)}
 
 
+def removed_real_servers(preview: Any) -> list[dict]:
+    """The real servers a planned ``ipvs_config`` write removes from services it keeps, as ``ipvs_real_server`` options.
+
+    ``preview`` is the result of ``ipvs_config`` run in check mode with the role's config: its ``before``
+    and ``after`` tables (present when the write changes something). Both are read by ``_model.check_config``
+    (the code ipvs_config runs), so services and real servers are compared by their normalized keys. A
+    service the write removes takes its real servers with it; they are not in the list. Returns
+    ``[{service, address, port, label}]`` in the order of ``before`` (``label`` for loop output).
+    """
+    if not isinstance(preview, dict):
+        return []
+    before, _errors = _model.check_config(preview.get("before") or [])
+    after, _errors = _model.check_config(preview.get("after") or [])
+    kept = {w.key: {(d.address, int(d.port or 0)) for d in w.dests} for w in after}
+    out: list[dict] = []
+    for was in before:
+        if was.key not in kept:
+            continue
+        key = was.key
+        service = ({"fwmark": key.fwmark, "family": key.family} if key.is_fwmark
+                   else {"protocol": key.protocol, "address": key.address, "port": key.port})
+        for dest in was.dests:
+            port = int(dest.port or 0)
+            if (dest.address, port) in kept[key]:
+                continue
+            label = f"{_model.format_addrport(dest.address, port, dest.family)} of {key.label()}"
+            out.append({"service": service, "address": dest.address, "port": port, "label": label})
+    return out
+
+
 class FilterModule:
     """lvs.ipvs director filters."""
 
@@ -305,4 +335,5 @@ class FilterModule:
             "host_prefix": host_prefix,
             "ip_addresses": ip_addresses,
             "vip_plan": vip_plan,
+            "removed_real_servers": removed_real_servers,
         }

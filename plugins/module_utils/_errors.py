@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import typing as t
 
+# Appended to the refusal of a write that was read and planned again once after a concurrent change (issue 14).
+CHANGED_AGAIN = ("the table changed while this task wrote it: it was read again and planned again once, "
+                 "and changed again; run the task again")
+
 
 class LvsIpvsError(Exception):
     """Base class of every error the collection raises on purpose."""

@@ -70,9 +70,23 @@ class MarkRule:
     def family(self) -> str:
         return family_of(self.address)
 
+    @property
+    def anywhere(self) -> bool:
+        """Whether the rule matches every destination (``0.0.0.0/0`` or ``::/0``)."""
+        return self.address.endswith("/0")
+
+    def describe(self) -> str:
+        """``fwmark 10 for tcp 192.0.2.10/32 port 80 in PREROUTING`` (``on eth0`` with an interface), for messages."""
+        where = f"in {self.chain}" + (f" on {self.in_interface}" if self.in_interface else "")
+        return f"fwmark {self.mark} for {self.protocol} {self.address} port {self.port} {where}"
+
     def spec(self) -> str:
-        """The rule specification (everything after ``-A CHAIN``) in iptables -S order."""
-        parts = [f"-d {self.address}"]
+        """The rule specification (everything after ``-A CHAIN``) in iptables -S order.
+
+        A destination of every address (``0.0.0.0/0``, ``::/0``) is no match at all: iptables -S
+        prints no ``-d`` for it, and neither does this.
+        """
+        parts = [] if self.anywhere else [f"-d {self.address}"]
         if self.in_interface:
             parts.append(f"-i {self.in_interface}")
         parts.append(f"-p {self.protocol} -m {self.protocol} --dport {self.port}")
@@ -143,8 +157,15 @@ def _parse_mark(value: str) -> tuple[int, int]:
     return int(val, 0), int(mask, 0)
 
 
-def parse_rule(line: str) -> ParsedRule | None:
-    """Parse one ``iptables -S`` line; None for anything that is not an ``-A`` rule."""
+ANYWHERE = {"ipv4": "0.0.0.0/0", "ipv6": "::/0"}
+
+
+def parse_rule(line: str, family: str = "ipv4") -> ParsedRule | None:
+    """Parse one ``iptables -S`` line of ``family``'s table; None for anything that is not an ``-A`` rule.
+
+    iptables -S leaves out what matches everything: a rule without ``-d`` is a rule for
+    ``0.0.0.0/0`` (``::/0`` in ip6tables), as it was written.
+    """
     try:
         tokens = shlex.split(line)
     except ValueError:
@@ -196,14 +217,16 @@ def parse_rule(line: str) -> ParsedRule | None:
                 step = 2
         negate = False
         i += step
+    if rule.destination is None and not any(tok in ("-d", "--destination") for tok in rule.extra):
+        rule.destination = ANYWHERE[family]
     return rule
 
 
-def parse_rules(text: str) -> list[ParsedRule]:
-    """Parse ``iptables -S`` output (policy, chain and comment lines are skipped)."""
+def parse_rules(text: str, family: str = "ipv4") -> list[ParsedRule]:
+    """Parse ``iptables -S`` output of ``family``'s table (policy, chain and comment lines are skipped)."""
     rules = []
     for line in text.splitlines():
-        parsed = parse_rule(line.strip())
+        parsed = parse_rule(line.strip(), family)
         if parsed is not None:
             rules.append(parsed)
     return rules
@@ -540,6 +563,24 @@ def render_batch(delete: Iterable[MarkRule], add: Iterable[MarkRule]) -> str:
     lines += [rule.render("-A") for rule in add]
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
+
+
+def batch_line(delete: Sequence[MarkRule], add: Sequence[MarkRule], number: int | None) -> str:
+    """What line ``number`` (1-based) of :func:`render_batch`'s batch does, in words, for the message of a refusal.
+
+    ``deleting fwmark 10 for tcp 192.0.2.10/32 port 80 in PREROUTING``; the COMMIT line (where
+    iptables-legacy reports a rule the kernel refuses) names every rule of the batch.
+    """
+    if number is None:
+        return ""
+    if 2 <= number < 2 + len(delete):
+        return f"deleting {delete[number - 2].describe()}"
+    if 2 + len(delete) <= number < 2 + len(delete) + len(add):
+        return f"adding {add[number - 2 - len(delete)].describe()}"
+    if number == 2 + len(delete) + len(add):
+        rules = [f"deleting {rule.describe()}" for rule in delete] + [f"adding {rule.describe()}" for rule in add]
+        return "COMMIT, where the kernel refused one of: " + "; ".join(rules)
+    return ""
 
 
 @dataclass

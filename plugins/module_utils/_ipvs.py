@@ -744,6 +744,23 @@ def _generic_reason(code: int) -> str:
         return f"kernel error {code}"
 
 
+def state_moved(op: str, code: int | None) -> bool:
+    """Whether the kernel refused operation ``op`` because the table is no longer as it was read.
+
+    Another task changed it between the read and the write: what an add adds is there (EEXIST),
+    what an edit or a delete changes is gone (ESRCH: no such service; ENOENT: no such real
+    server). Other refusals (ENOENT for an add or edit of a service: an unknown scheduler;
+    EINVAL, ERANGE...) are about the request itself.
+    """
+    if code == errno_mod.EEXIST:
+        return op in ("add_service", "add_dest")
+    if code == errno_mod.ESRCH:
+        return op in ("edit_service", "delete_service", "add_dest", "edit_dest", "delete_dest")
+    if code == errno_mod.ENOENT:
+        return op in ("edit_dest", "delete_dest")
+    return False
+
+
 _VERBS = {"add_service": "add", "edit_service": "change", "delete_service": "delete",
           "add_dest": "add", "edit_dest": "change", "delete_dest": "delete"}
 

@@ -19,7 +19,13 @@ description:
   - Rules without the tag are never changed or removed.
   - Reads the table with C(iptables -S), compares in canonical form and applies the whole change as one
     C(iptables-restore --noflush -w) batch, which the kernel applies atomically (all or nothing) and which waits
-    for the xtables lock.
+    for the xtables lock, up to O(lock_timeout) seconds.
+  - C(iptables -S) leaves out what matches everything, so a rule for O(address=0.0.0.0/0) (or V(::/0)) shows no
+    C(-d); the module reads a rule without C(-d) as one for every address of its family.
+  - When C(iptables-restore) refuses the batch, the message names the rule of the line it refused (mark, address,
+    port, chain). When the table changed between the read and the write (another task deleted a rule this one
+    deletes, or added one it adds), the task reads the table again, plans again and applies that, once; should the
+    table change again, it fails saying so.
   - Uses whichever backend (nft or legacy) the system's C(iptables) / C(ip6tables) uses, and reports it.
     Rules made through one backend are invisible to the other.
   - When O(state=present), refuses (changing nothing) a mark that rules this module does not own already set for
@@ -115,12 +121,21 @@ options:
         in either form, even when they set a listed mark.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - How long, in seconds, each C(iptables), C(ip6tables) and C(iptables-restore) command waits for the xtables
+        lock (C(-w SECONDS)) before the task fails, naming the lock. The legacy backend locks the file
+        C(/run/xtables.lock) (or the one C(XTABLES_LOCKFILE) names) with C(flock); the nft backend takes no lock.
+      - V(0) does not wait - the task fails at once when another program holds the lock.
+      - Goes with both forms.
+    type: int
+    default: 30
   rules:
     description:
       - The list form - several firewall-mark groups in one task. Each entry has the options of the single form,
         with the same meaning and defaults.
       - Not with O(mark), O(address), O(protocol), O(ports), O(in_interface), O(chains) or O(state); O(purge)
-        goes with both forms (see there what it removes in this one).
+        goes with both forms (see there what it removes in this one), as does O(lock_timeout).
       - Entries are applied together. Without O(purge), owned rules that no entry names stay as they are.
         Entries may share a mark (one firewall-mark service for several VIPs) and may overlap; a rule wanted by
         several entries is written once, and a rule one entry wants is never removed by another entry's purge.
@@ -349,16 +364,22 @@ errors:
     - "rules[2] (mark 10, 192.0.2.1): invalid port '70000': port 70000 is outside 1..65535"
 """
 
+import typing as t
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lvs.ipvs.plugins.module_utils import _fwmark as model
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import (
+    CHANGED_AGAIN,
     BackendUnavailableError,
     ConfigError,
     KernelError,
     LvsIpvsError,
 )
 from ansible_collections.lvs.ipvs.plugins.module_utils._iptables import (
+    DEFAULT_LOCK_TIMEOUT,
     Iptables,
+    RestoreError,
+    XtablesLockError,
     runner_from_module,
     which_from_module,
 )
@@ -390,7 +411,44 @@ def argument_spec() -> dict:
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         "purge": {"type": "bool", "default": False},
         "rules": {"type": "list", "elements": "dict", "options": entry},
+        "lock_timeout": {"type": "int", "default": DEFAULT_LOCK_TIMEOUT},
     }
+
+
+def refusal(exc: RestoreError, plan: model.Plan | model.TablePlan) -> str:
+    """The refusal of a batch, naming the rule of the line iptables-restore reported."""
+    words = model.batch_line(plan.delete, plan.add, exc.line)
+    if not words:
+        return str(exc)
+    return f"{exc.command} refused line {exc.line} of the batch, {words}; nothing was changed: {exc.detail}"
+
+
+P = t.TypeVar("P", model.Plan, model.TablePlan)
+
+
+def write(tables: Iptables, text: str, plan: P, replan: t.Callable[[list[model.ParsedRule]], P]) -> P:
+    """Apply ``plan`` (made on the table read as ``text``); returns the plan that was applied.
+
+    When iptables-restore refuses the batch and the table is no longer what was read (another
+    task changed it: a rule to delete is gone, one to add is there), read it again, plan again
+    with ``replan`` (which also raises on conflicts) and apply that, once. A refusal of a table
+    that did not move, or of the second batch, raises :class:`KernelError` naming the rule.
+    """
+    try:
+        tables.restore(plan.batch())
+        return plan
+    except RestoreError as exc:
+        first = exc
+    text_again = tables.list_rules(model.TABLE)
+    if text_again == text:
+        raise KernelError(refusal(first, plan))
+    plan = replan(model.parse_rules(text_again, tables.family))
+    if plan.changed:
+        try:
+            tables.restore(plan.batch())
+        except RestoreError as exc:
+            raise KernelError(f"{refusal(exc, plan)}; {CHANGED_AGAIN}") from None
+    return plan
 
 
 def run(module: AnsibleModule) -> dict:
@@ -405,23 +463,28 @@ def run(module: AnsibleModule) -> dict:
         state=params["state"],
         purge=params["purge"],
     )
-    tables = Iptables(request.family, runner_from_module(module), which_from_module(module))
-    current = model.parse_rules(tables.list_rules(model.TABLE))
-    plan = model.plan(request, current)
-    if plan.conflicts:
-        module.fail_json(msg=plan.conflict_message(), backend=tables.backend, family=request.family,
-                         conflicting_rules=[r.line for r in plan.conflicts])
+    tables = Iptables(request.family, runner_from_module(module), which_from_module(module), params["lock_timeout"])
+
+    def plan_on(current: list[model.ParsedRule]) -> model.Plan:
+        found = model.plan(request, current)
+        if found.conflicts:
+            module.fail_json(msg=found.conflict_message(), backend=tables.backend, family=request.family,
+                             conflicting_rules=[r.line for r in found.conflicts])
+        return found
+
+    text = tables.list_rules(model.TABLE)
+    plan = plan_on(model.parse_rules(text, request.family))
     if plan.foreign_same and request.state == "present":
         module.warn(
             f"{request.describe()}: rules that lvs.ipvs does not own already set mark {request.mark} for "
             f"{request.address}; they are left alone: " + "; ".join(r.line for r in plan.foreign_same)
         )
-    batch = plan.batch() if plan.changed else ""
     if plan.changed and not module.check_mode:
         try:
-            tables.restore(batch)
+            plan = write(tables, text, plan, plan_on)
         except KernelError as exc:
             raise KernelError(f"cannot apply {request.describe()}: {exc}", exc.errno) from None
+    batch = plan.batch() if plan.changed else ""
     result = {
         "changed": plan.changed,
         "backend": tables.backend,
@@ -451,22 +514,26 @@ def run_list(module: AnsibleModule) -> dict:
 
     # One read per family: the families of the entries, and with purge both.
     read: dict[str, tuple[Iptables, model.TablePlan]] = {}
+    texts: dict[str, str] = {}
     for family in FAMILIES:
         if family not in needed and not purge:
             continue
-        tables = Iptables(family, runner, which)
+        tables = Iptables(family, runner, which, module.params["lock_timeout"])
         try:
             text = tables.list_rules(model.TABLE)
         except BackendUnavailableError:
             if family in needed:
                 raise
             continue  # no ip6tables (or iptables) installed: nothing of that family to purge
+        except XtablesLockError:
+            raise
         except KernelError as exc:
             if family in needed:
                 raise
             module.warn(f"purge skipped {family}, whose mangle table cannot be read: {exc}")
             continue
-        read[family] = (tables, model.plan_rules(entries, family, model.parse_rules(text), purge))
+        texts[family] = text
+        read[family] = (tables, model.plan_rules(entries, family, model.parse_rules(text, family), purge))
 
     errors: list[str] = []
     for _tables, plan in read.values():
@@ -477,12 +544,20 @@ def run_list(module: AnsibleModule) -> dict:
         for warning in model.unowned_warnings(entries, plan):
             module.warn(warning)
 
+    def plan_on(family: str, current: list[model.ParsedRule]) -> model.TablePlan:
+        found = model.plan_rules(entries, family, current, purge)
+        problems = model.conflict_errors(entries, found)
+        if problems:
+            raise ConfigError(model.in_list_order(problems), "rules")
+        return found
+
     applied: list[str] = []
     for family, (tables, plan) in read.items():
         if not plan.changed or module.check_mode:
             continue
         try:
-            tables.restore(plan.batch())
+            read[family] = (tables, write(tables, texts[family], plan,
+                                          lambda current, family=family: plan_on(family, current)))
         except KernelError as exc:
             done = f"; the {' and '.join(applied)} changes had been applied" if applied else ""
             module.fail_json(msg=f"cannot apply rules ({family}): {exc}{done}", changed=bool(applied))
@@ -523,6 +598,9 @@ def main() -> None:
         required_together=[("mark", "address")],
         supports_check_mode=True,
     )
+    if module.params["lock_timeout"] < 0:
+        module.fail_json(msg=f"lock_timeout {module.params['lock_timeout']} is negative: give the seconds to wait "
+                             "for the xtables lock, or 0 not to wait")
     try:
         result = run_list(module) if module.params["rules"] is not None else run(module)
     except ConfigError as exc:

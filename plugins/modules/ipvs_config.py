@@ -380,12 +380,12 @@ errors:
       port 8080 is only possible with forwarding: nat"
 """
 
-import errno
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import (
+    CHANGED_AGAIN,
     ConfigError,
     KernelError,
     LvsIpvsError,
@@ -397,6 +397,7 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     BatchError,
     IpvsHandle,
     pyroute2_problem,
+    state_moved,
 )
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
     CONFIG_DEST_FIELDS,
@@ -433,7 +434,6 @@ STATE_OPTIONS = {
     "rendered": ("config", "timeouts"),
     "parsed": ("running_config",),
 }
-ADDS = ("add_service", "add_dest")
 
 
 class ApplyError(KernelError):
@@ -500,7 +500,9 @@ class Written(NamedTuple):
 
 
 class Writer:
-    """Plans from a read of the table and applies the plan; an add that meets EEXIST reads, plans, goes on (once)."""
+    """Plans from a read of the table and applies the plan; a write the kernel refuses because the table moved
+    since the read (another task added what it adds: EEXIST; removed what it edits or deletes: ESRCH, ENOENT)
+    reads, plans and goes on, once."""
 
     def __init__(self, handle: IpvsHandle, replan: Callable[[Table, Timeouts | None], list[Operation]],
                  with_timeouts: bool) -> None:
@@ -513,20 +515,26 @@ class Writer:
         return table, (self.handle.get_timeouts() if self.with_timeouts else None)
 
     def write(self, ops: list[Operation], table: Table, timeouts: Timeouts | None) -> Written:
-        """Apply ``ops``, planned on ``table``; after an EEXIST, read, plan and apply the rest (once)."""
+        """Apply ``ops``, planned on ``table``; after a refusal of a table that moved, read, plan and apply (once).
+
+        A second such refusal fails saying the table changed again (:data:`CHANGED_AGAIN`).
+        """
         try:
             apply(self.handle, ops)
             return Written(ops, table, timeouts, ops)
         except ApplyError as exc:
-            if exc.errno != errno.EEXIST or exc.failed.op not in ADDS:
+            if not state_moved(exc.failed.op, exc.errno):
                 raise
             done = exc.done
-        table, timeouts = self.read()  # another task added it meanwhile: plan again from what is there now
+        table, timeouts = self.read()  # another task changed it meanwhile: plan again from what is there now
         again = self.replan(table, timeouts)
         try:
             apply(self.handle, again)
         except ApplyError as exc:
             exc.done = done + exc.done
+            if state_moved(exc.failed.op, exc.errno):
+                raise ApplyError(KernelError(f"{exc}; {CHANGED_AGAIN}", exc.errno), exc.done, exc.failed,
+                                 exc.refused) from exc
             raise
         return Written(done + again, table, timeouts, again)
 

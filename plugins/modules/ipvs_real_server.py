@@ -16,6 +16,10 @@ description:
   - With O(drain=true), removal first sets the weight to V(0) (quiescent, no new clients), then
     waits until the real server's active, inactive and persistent connections are gone, up to
     O(drain_timeout) seconds, and only then removes it.
+  - A real server another task removes meanwhile (while a drain waits, or between the read and the
+    delete) is gone as wanted - the task succeeds and says so in RV(gone_meanwhile). One another task
+    adds between the read and the add (or removes before an edit) is read again, and the task reports
+    ok or makes the change still needed, once; should it change again, the task fails saying so.
 author:
   - lvs.ipvs contributors (@lvs-ipvs)
 extends_documentation_fragment:
@@ -219,6 +223,13 @@ drained:
   returned: when a drain ran
   type: bool
   sample: true
+gone_meanwhile:
+  description:
+    - With O(state=absent), whether another task removed the real server (or its service) after this task read it
+      - while the drain waited, or before the delete. It is gone as wanted, so the task succeeds with C(changed).
+  returned: when a real server was removed (not in check mode)
+  type: bool
+  sample: false
 left:
   description: The connections left when the drain deadline passed.
   returned: when a drain ran
@@ -230,12 +241,19 @@ import time
 from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError, run_and_exit
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import (
+    CHANGED_AGAIN,
+    KernelError,
+    ValidationError,
+    run_and_exit,
+)
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
+    BatchError,
     IpvsHandle,
     pyroute2_problem,
+    state_moved,
 )
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
     SERVICE_KEY_OPTIONS,
@@ -267,89 +285,142 @@ def find_current(dests: list[Dest], spec: DestSpec, key: ServiceKey) -> Dest | N
     return None
 
 
-def drain(module: AnsibleModule, ipvs: IpvsHandle, key: ServiceKey, dest: Dest, result: dict) -> bool:
-    """Weight 0, then wait for the connections to go; True when none are left."""
+def drain(module: AnsibleModule, ipvs: IpvsHandle, key: ServiceKey, dest: Dest, result: dict) -> tuple[bool, bool]:
+    """Weight 0, then wait for the connections to go: (no connections left, the real server went meanwhile).
+
+    Another task may remove the real server (or its service) while the drain waits: then it is gone,
+    as wanted, and the drain is done.
+    """
+    gone = {"active": 0, "inactive": 0, "persistent": 0}
     if dest.weight != 0:
-        ipvs.edit_dest(key, replace(dest, weight=0))
+        try:
+            ipvs.edit_dest(key, replace(dest, weight=0))
+        except BatchError as exc:
+            if not state_moved(exc.failed.op, exc.errno):
+                raise
+            result["left"] = gone
+            return True, True
         result["changed"] = True
         result["changes"].append("weight")
     deadline = time.monotonic() + module.params["drain_timeout"]
     while True:
-        now = {d.address: d for d in ipvs.dests(key) if d.port == dest.port}.get(dest.address)
+        try:
+            now = {d.address: d for d in ipvs.dests(key) if d.port == dest.port}.get(dest.address)
+        except KernelError as exc:
+            if not state_moved("delete_dest", exc.errno):
+                raise
+            now = None  # the service went, and its real servers with it
         if now is None:
-            result["left"] = {"active": 0, "inactive": 0, "persistent": 0}
-            return True
+            result["left"] = gone
+            return True, True
         result["left"] = {
             "active": now.active_connections,
             "inactive": now.inactive_connections,
             "persistent": now.persistent_connections,
         }
         if now.connections == 0:
-            return True
+            return True, False
         if time.monotonic() >= deadline:
-            return False
+            return False, False
         time.sleep(POLL_INTERVAL)
 
 
+def remove(module: AnsibleModule, ipvs: IpvsHandle, key: ServiceKey, spec: DestSpec) -> dict:
+    """state=absent: remove the real server, after a drain when asked; one that another task removed meanwhile is
+    gone as wanted (``gone_meanwhile``)."""
+    p = module.params
+    result: dict = {"changed": False, "changes": [], "real_server": None, "rule": ""}
+    if ipvs.find_service(key) is None:
+        return result
+    current = find_current(ipvs.dests(key), spec, key)
+    if current is None:
+        return result
+    result["changed"] = True
+    result["changes"] = ["state"]
+    if module._diff:
+        result["diff"] = {"before": render_dest(key, current, thresholds=True) + "\n", "after": ""}
+    if module.check_mode:
+        return result
+    result["gone_meanwhile"] = False
+    if p["drain"]:
+        result["changes"] = []
+        drained, gone = drain(module, ipvs, key, current, result)
+        result["drained"] = drained
+        if not drained:
+            left = result["left"]
+            result["real_server"] = current.as_dict()
+            module.fail_json(
+                msg=(
+                    f"real server {current.label()} of {key.label()} still has {left['active']} active, "
+                    f"{left['inactive']} inactive and {left['persistent']} persistent connections after "
+                    f"{p['drain_timeout']} s of draining; it is left in place with weight 0"
+                ),
+                **result,
+            )
+        result["changes"].append("state")
+        if gone:
+            result["gone_meanwhile"] = True
+            return result
+    try:
+        ipvs.delete_dest(key, current)
+    except BatchError as exc:
+        if not state_moved(exc.failed.op, exc.errno):
+            raise
+        result["gone_meanwhile"] = True  # another task removed it (or its service) after the read
+    return result
+
+
+def make_present(module: AnsibleModule, ipvs: IpvsHandle, key: ServiceKey, spec: DestSpec) -> dict:
+    """state=present: one read of the real servers, the plan, the write (an add or an edit)."""
+    result: dict = {"changed": False, "changes": [], "real_server": None, "rule": ""}
+    if ipvs.find_service(key) is None:
+        raise ValidationError(
+            f"cannot add real server {spec.address} to {key.label()}: the service does not exist "
+            "(create it first with lvs.ipvs.ipvs_service)"
+        )
+    current = find_current(ipvs.dests(key), spec, key)
+    target = merge_dest(current, spec, key)
+    result["changes"] = ["state"] if current is None else dest_changes(current, target)
+    result["changed"] = bool(result["changes"])
+    result["real_server"] = target.as_dict()
+    result["rule"] = render_dest(key, target, thresholds=True)
+    if module._diff:
+        before = render_dest(key, current, thresholds=True) + "\n" if current is not None else ""
+        result["diff"] = {"before": before, "after": result["rule"] + "\n"}
+    if result["changed"] and not module.check_mode:
+        if current is None:
+            ipvs.add_dest(key, target)
+        else:
+            ipvs.edit_dest(key, target)
+    return result
+
+
 def run(module: AnsibleModule) -> dict:
+    """Validate, then remove or make present.
+
+    Another task may add the same real server between the read and the add (EEXIST), or remove it
+    before an edit (ENOENT): the real servers are read again and the task reports ok, or makes the
+    edit (or add) still needed, once; a second such refusal fails saying the table changed again.
+    """
     p = module.params
     key = service_key_from_params(p["service"])
     spec = dest_spec_from_params(p, key)
-    state = p["state"]
     if spec.forwarding in ("dr", "tunnel"):
         dest_port(spec, key)  # a port the forwarding cannot use is an error before IPVS is asked
-    result: dict = {"changed": False, "changes": [], "real_server": None, "rule": ""}
     with IpvsHandle(module.run_command) as ipvs:
-        if ipvs.find_service(key) is None:
-            if state == "absent":
-                return result
-            raise ValidationError(
-                f"cannot add real server {spec.address} to {key.label()}: the service does not exist "
-                "(create it first with lvs.ipvs.ipvs_service)"
-            )
-        current = find_current(ipvs.dests(key), spec, key)
-        if state == "absent":
-            if current is None:
-                return result
-            result["changed"] = True
-            result["changes"] = ["state"]
-            if module._diff:
-                result["diff"] = {"before": render_dest(key, current, thresholds=True) + "\n", "after": ""}
-            if module.check_mode:
-                return result
-            if p["drain"]:
-                result["changes"] = []
-                drained = drain(module, ipvs, key, current, result)
-                result["drained"] = drained
-                if not drained:
-                    left = result["left"]
-                    result["real_server"] = current.as_dict()
-                    module.fail_json(
-                        msg=(
-                            f"real server {current.label()} of {key.label()} still has {left['active']} active, "
-                            f"{left['inactive']} inactive and {left['persistent']} persistent connections after "
-                            f"{p['drain_timeout']} s of draining; it is left in place with weight 0"
-                        ),
-                        **result,
-                    )
-                result["changes"].append("state")
-            ipvs.delete_dest(key, current)
-            return result
-
-        target = merge_dest(current, spec, key)
-        result["changes"] = ["state"] if current is None else dest_changes(current, target)
-        result["changed"] = bool(result["changes"])
-        result["real_server"] = target.as_dict()
-        result["rule"] = render_dest(key, target, thresholds=True)
-        if module._diff:
-            before = render_dest(key, current, thresholds=True) + "\n" if current is not None else ""
-            result["diff"] = {"before": before, "after": result["rule"] + "\n"}
-        if result["changed"] and not module.check_mode:
-            if current is None:
-                ipvs.add_dest(key, target)
-            else:
-                ipvs.edit_dest(key, target)
-        return result
+        if p["state"] == "absent":
+            return remove(module, ipvs, key, spec)
+        try:
+            return make_present(module, ipvs, key, spec)
+        except BatchError as exc:
+            if not state_moved(exc.failed.op, exc.errno):
+                raise
+        try:
+            return make_present(module, ipvs, key, spec)
+        except BatchError as exc:
+            if not state_moved(exc.failed.op, exc.errno):
+                raise
+            raise KernelError(f"{exc}; {CHANGED_AGAIN}", exc.errno) from None
 
 
 def main() -> None:

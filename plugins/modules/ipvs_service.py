@@ -209,15 +209,18 @@ changes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lvs.ipvs.plugins.module_utils._errors import run_and_exit
+from ansible_collections.lvs.ipvs.plugins.module_utils._errors import CHANGED_AGAIN, KernelError, run_and_exit
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     HAS_PYROUTE2,
     PYROUTE2_IMPORT_ERROR,
+    BatchError,
     IpvsHandle,
     pyroute2_problem,
+    state_moved,
 )
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
     SERVICE_KEY_OPTIONS,
+    ServiceSpec,
     merge_service,
     render_config,
     render_service,
@@ -228,45 +231,66 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
 
 
 def run(module: AnsibleModule) -> dict:
-    spec = service_spec_from_params(module.params)
-    state = module.params["state"]
-    with IpvsHandle(module.run_command) as ipvs:
-        current = ipvs.find_service(spec.key)
-        result: dict = {"changed": False, "changes": []}
-        if state == "absent":
-            result["service"] = None
-            result["rule"] = ""
-            if current is None:
-                return result
-            dests = ipvs.dests(current.key) if module._diff else []
-            result["changed"] = True
-            result["changes"] = ["state"]
-            if module._diff:
-                result["diff"] = {"before": render_text(render_config([(current, dests)])), "after": ""}
-            if not module.check_mode:
-                ipvs.delete_service(current.key)
-            return result
+    """Read, plan, write; a write refused because another task changed the service meanwhile is done again, once.
 
-        target = merge_service(current, spec)
+    Another task may add the same service between the read and the add (EEXIST), or remove it
+    before an edit or a delete (ESRCH): then the service is read again and the task reports ok,
+    or makes the edit still needed, from what is there now.
+    """
+    spec = service_spec_from_params(module.params)
+    with IpvsHandle(module.run_command) as ipvs:
+        try:
+            return converge(module, ipvs, spec)
+        except BatchError as exc:
+            if not state_moved(exc.failed.op, exc.errno):
+                raise
+        try:
+            return converge(module, ipvs, spec)
+        except BatchError as exc:
+            if not state_moved(exc.failed.op, exc.errno):
+                raise
+            raise KernelError(f"{exc}; {CHANGED_AGAIN}", exc.errno) from None
+
+
+def converge(module: AnsibleModule, ipvs: IpvsHandle, spec: ServiceSpec) -> dict:
+    """One read of the service, the plan, and the write."""
+    state = module.params["state"]
+    current = ipvs.find_service(spec.key)
+    result: dict = {"changed": False, "changes": []}
+    if state == "absent":
+        result["service"] = None
+        result["rule"] = ""
         if current is None:
-            result["changes"] = ["state"]
-        else:
-            result["changes"] = service_changes(current, target)
-        result["changed"] = bool(result["changes"])
-        result["service"] = target.as_dict()
-        result["rule"] = render_service(target)
+            return result
+        dests = ipvs.dests(current.key) if module._diff else []
+        result["changed"] = True
+        result["changes"] = ["state"]
         if module._diff:
-            before = render_service(current) + "\n" if current is not None else ""
-            result["diff"] = {"before": before, "after": render_service(target) + "\n"}
-        new_modules = current is None or {"scheduler", "persistence_engine"} & set(result["changes"])
-        if module.check_mode and new_modules:
-            ipvs.check_scheduler(target)
-        if result["changed"] and not module.check_mode:
-            if current is None:
-                ipvs.add_service(target)
-            else:
-                ipvs.edit_service(target)
+            result["diff"] = {"before": render_text(render_config([(current, dests)])), "after": ""}
+        if not module.check_mode:
+            ipvs.delete_service(current.key)
         return result
+
+    target = merge_service(current, spec)
+    if current is None:
+        result["changes"] = ["state"]
+    else:
+        result["changes"] = service_changes(current, target)
+    result["changed"] = bool(result["changes"])
+    result["service"] = target.as_dict()
+    result["rule"] = render_service(target)
+    if module._diff:
+        before = render_service(current) + "\n" if current is not None else ""
+        result["diff"] = {"before": before, "after": render_service(target) + "\n"}
+    new_modules = current is None or {"scheduler", "persistence_engine"} & set(result["changes"])
+    if module.check_mode and new_modules:
+        ipvs.check_scheduler(target)
+    if result["changed"] and not module.check_mode:
+        if current is None:
+            ipvs.add_service(target)
+        else:
+            ipvs.edit_service(target)
+    return result
 
 
 def main() -> None:

@@ -347,3 +347,109 @@ def test_list_with_bad_entries_changes_nothing_and_names_each(netns, run_module,
         "0x3/0xffffffff); choose another mark or remove those rules"
     ]
     assert _tables(netns, backend) == start
+
+
+# -- faults found by probing (issue 14) -------------------------------------------------------
+def _after_list_rules(monkeypatch, actions: dict):
+    """Wrap ``Iptables.list_rules``: after its Nth read (1-based) of the table, run ``actions[N]`` (another task)."""
+    from ansible_collections.lvs.ipvs.plugins.module_utils._iptables import Iptables
+
+    real = Iptables.list_rules
+    calls: list[int] = []
+
+    def wrapped(self, table):
+        out = real(self, table)
+        calls.append(len(calls) + 1)
+        if len(calls) in actions:
+            actions[len(calls)]()
+        return out
+
+    monkeypatch.setattr(Iptables, "list_rules", wrapped)
+    return calls
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_any_address_rule_is_recognised_and_removed(netns, run_module, backend, family):
+    """``iptables -S`` prints a rule for 0.0.0.0/0 (::/0) without ``-d``: it is still the module's own rule."""
+    anywhere = "::/0" if family == "ipv6" else "0.0.0.0/0"
+    args = {"mark": 12, "address": anywhere, "ports": [80, 443]}
+    tag = '-m comment --comment "lvs.ipvs fwmark=12" -j MARK --set-xmark 0xc/0xffffffff'
+    wanted = [f"-A PREROUTING -p tcp -m tcp --dport {port} {tag}" for port in (80, 443)]
+    res = run_module(netns, "fwmark_rule", args)
+    assert res.rc == 0 and res.changed, res.result
+    assert mangle_rules(netns, backend, family) == wanted
+    again = run_module(netns, "fwmark_rule", args)
+    assert again.rc == 0 and not again.changed, again.result
+    assert res.result["rules"] == wanted, "the rules returned are not the ones iptables -S shows"
+    assert not run_module(netns, "fwmark_rule", args, check_mode=True).changed
+    gone = run_module(netns, "fwmark_rule", {"mark": 12, "address": anywhere, "state": "absent"})
+    assert gone.rc == 0 and gone.changed, gone.result
+    assert mangle_rules(netns, backend, family) == []
+    # the list form, with purge, sees them too
+    assert run_module(netns, "fwmark_rule", {"rules": [args]}).changed
+    assert run_module(netns, "fwmark_rule", {"rules": [], "purge": True}).changed
+    assert mangle_rules(netns, backend, family) == []
+
+
+def test_xtables_lock_wait_is_bounded_and_named(netns, run_module, tmp_path, monkeypatch):
+    """iptables-legacy takes flock() on /run/xtables.lock (or $XTABLES_LOCKFILE): held by another program, the
+    module gives up after lock_timeout seconds and says which lock. A private lock file keeps other users of
+    this machine's /run/xtables.lock out of the test."""
+    import fcntl
+    import time
+
+    legacy = make_backend("legacy", tmp_path)
+    monkeypatch.setenv("PATH", f"{legacy.bindir}:/usr/sbin:/usr/bin:/sbin:/bin")
+    lock = tmp_path / "xtables.lock"
+    monkeypatch.setenv("XTABLES_LOCKFILE", str(lock))
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        start = time.monotonic()
+        res = run_module(netns, "fwmark_rule", {"mark": 10, "address": VIP, "ports": [80], "lock_timeout": 2})
+        took = time.monotonic() - start
+    assert res.rc == 1 and res.failed, res.result
+    assert "xtables lock" in res.msg and str(lock) in res.msg and "2 s" in res.msg, res.msg
+    assert took < 20, f"the module waited {took:.0f} s for a lock_timeout of 2 s"
+    assert mangle_rules(netns, legacy) == []
+    # the lock free again: the same task goes through
+    assert run_module(netns, "fwmark_rule", {"mark": 10, "address": VIP, "ports": [80], "lock_timeout": 2}).changed
+
+
+def test_rejected_batch_names_the_rule(netns, run_module, backend, monkeypatch):
+    """The table as read holds an owned rule the kernel does not have: its -D is refused; the message names it."""
+    from ansible_collections.lvs.ipvs.plugins.module_utils._iptables import Iptables
+
+    assert run_module(netns, "fwmark_rule", {"mark": 10, "address": VIP, "ports": [80]}).changed
+    start = mangle_rules(netns, backend)
+    real = Iptables.list_rules
+    ghost = _rule(VIP, 8080, 10)
+
+    def with_ghost(self, table):
+        return real(self, table) + ghost + "\n"
+
+    monkeypatch.setattr(Iptables, "list_rules", with_ghost)
+    res = run_module(netns, "fwmark_rule", {"mark": 10, "address": VIP, "ports": [80, 443], "purge": True})
+    assert res.rc == 1 and res.failed, res.result
+    assert "line 2" in res.msg and "port 8080" in res.msg and "fwmark 10" in res.msg, res.msg
+    assert "deleting" in res.msg and "192.0.2.10/32" in res.msg, res.msg
+    assert mangle_rules(netns, backend) == start
+
+
+def test_table_changed_between_read_and_write_is_read_again(netns, run_module, backend, monkeypatch):
+    """Another task deletes a rule this one deletes, after this one's read: read again, plan again, go on."""
+    args = {"mark": 10, "address": VIP, "ports": [80, 443]}
+    assert run_module(netns, "fwmark_rule", args).changed
+    by_hand = f"{backend.cmd()} -t mangle {_rule(VIP, 443, 10).replace('-A', '-D', 1)}"
+    calls = _after_list_rules(monkeypatch, {1: lambda: netns.run(by_hand)})
+    res = run_module(netns, "fwmark_rule", {**args, "ports": [80, 8080], "purge": True})
+    assert res.rc == 0 and res.changed, res.result
+    assert len(calls) >= 2, "the table was not read again"
+    assert res.result["batch"] == ["*mangle", _rule(VIP, 8080, 10), "COMMIT"]
+    assert mangle_rules(netns, backend) == [_rule(VIP, 80, 10), _rule(VIP, 8080, 10)]
+
+    # the list form too
+    calls = _after_list_rules(monkeypatch, {1: lambda: netns.run(by_hand.replace("443", "8080"))})
+    res = run_module(netns, "fwmark_rule", {"rules": [{**args, "ports": [80, 22], "purge": True}]})
+    assert res.rc == 0 and res.changed, res.result
+    assert res.result["families"]["ipv4"]["batch"] == ["*mangle", _rule(VIP, 22, 10), "COMMIT"]
+    assert mangle_rules(netns, backend) == [_rule(VIP, 80, 10), _rule(VIP, 22, 10)]

@@ -387,3 +387,119 @@ def test_preflight_names_what_is_missing_and_changes_nothing(cluster):
     assert "pyroute2 is not installed for /usr/bin/python3" in run.out, run.out[-4000:]
     assert "install the package python3-pyroute2" in run.out and "Package installation is off" in run.out
     assert rl.director_state() == before
+
+
+class _Held:
+    """A TCP connection from a lab client to VIP:port, held open until :meth:`close` (an active connection)."""
+
+    SCRIPT = ("import socket, sys; s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10); "
+              "print('open', flush=True); sys.stdin.read(); s.close()")
+
+    def __init__(self, lab, client: str, port: int) -> None:
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", lab.hosts[client].ns, "python3", "-c", self.SCRIPT, lab.vip, str(port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "open"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+
+def _active(director, vip: str, port: int) -> dict[str, tuple[int, int, int]]:
+    """``ipvsadm -Ln`` of VIP:port: {real server address: (weight, active, inactive)}."""
+    out: dict[str, tuple[int, int, int]] = {}
+    for line in director.run(f"ipvsadm -Ln -t {vip}:{port}").splitlines():
+        cols = line.split()
+        if cols[:1] == ["->"] and cols[1][0].isdigit():
+            out[cols[1].rsplit(":", 1)[0]] = (int(cols[3]), int(cols[4]), int(cols[5]))
+    return out
+
+
+def test_director_drains_real_servers_the_inventory_no_longer_lists(ipvs_kernel):
+    """director_drain_removed: a real server left out of the inventory goes to weight 0 and is removed only after
+    its connection and persistence template are gone; at the deadline, fail (it stays at weight 0 and the table
+    is not written) or remove it anyway, as director_drain_on_timeout says (issue 14, part 3)."""
+    import threading
+    import time
+
+    from ansible_collections.lvs.ipvs.plugins.module_utils._model import parse_ip_vs_conn
+
+    def web_only(common, *, keep=None, scheduler="rr", **role_vars):
+        """The PPC example (already on the lab's addresses) with only its web service; ``keep``: its real servers."""
+        web = common["director_services"][0]
+        web.update(scheduler=scheduler, persistence_timeout=5)
+        if keep is not None:
+            web["real_servers"] = [rs for rs in web["real_servers"] if rs["address"] in keep]
+        common["director_services"] = [web]
+        common.update({"director_timeouts": {"tcp_fin": 3}, "director_drain_removed": True,
+                       "director_drain_timeout": 60, **role_vars})
+
+    with RoleLab("rdrn", SCRATCH / "drain", ports=(80,)) as rl:
+        lab, director, vip = rl.lab, rl.lab.director, rl.lab.vip
+        inv = write_inventory(SCRATCH / "drain" / "all.yml", [rl.hosts("ppc", edit=web_only)])
+        _ok(rl.playbook(inv))
+        lab.start_servers()
+        busy_name = lab.request("client1", 80)
+        assert busy_name in ("rs1", "rs2"), busy_name
+        busy, idle = lab[busy_name].ip, next(h.ip for h in lab.rs if h.ip != lab[busy_name].ip)
+        held = _Held(lab, "client1", 80)  # to busy, through the client's persistence template
+        try:
+            assert _active(director, vip, 80)[busy][1] == 1, _active(director, vip, 80)
+
+            # 1. busy leaves the inventory: quiesced at once, removed only after the connection and template went.
+            seen: dict[str, float] = {}
+
+            def watch() -> None:
+                deadline = time.monotonic() + 600
+                while time.monotonic() < deadline:
+                    now = _active(director, vip, 80)
+                    if busy in now and now[busy][0] == 0 and "quiesced" not in seen:
+                        seen["quiesced"] = time.monotonic()
+                        time.sleep(3)  # the drain waits while the connection lives
+                        seen["still_there"] = float(busy in _active(director, vip, 80))
+                        held.close()
+                        seen["closed"] = time.monotonic()
+                    if busy not in now and "quiesced" in seen:
+                        seen["gone"] = time.monotonic()
+                        return
+                    time.sleep(0.2)
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            inv = write_inventory(SCRATCH / "drain" / "without-busy.yml", [rl.hosts(
+                "ppc", edit=lambda c: web_only(c, keep=(idle,)))])
+            run = rl.playbook(inv, "--limit", "directors")
+            watcher.join(timeout=60)
+            _ok(run)
+            assert "Drain them, then remove them" in run.out
+            assert {"quiesced", "still_there", "closed", "gone"} <= set(seen), (seen, run.out[-4000:])
+            assert seen["still_there"] == 1.0, "removed at once, without a drain"
+            assert seen["gone"] > seen["closed"], seen
+            assert not any(busy in line for line in director.run("ipvsadm -Sn").splitlines())
+            templates = [c for c in parse_ip_vs_conn(director.run("cat /proc/net/ip_vs_conn"))
+                         if c["template"] and c["dest_address"] == busy]
+            assert templates == [], "a persistence template of the drained server outlived its removal"
+
+            # 2. idle leaves too, with a connection held and a 3 s deadline; the scheduler changes in the same run.
+            held = _Held(lab, "client1", 80)
+            assert _active(director, vip, 80)[idle][1] == 1
+            common = {"keep": (), "scheduler": "wlc", "director_drain_timeout": 3}
+            inv = write_inventory(SCRATCH / "drain" / "empty-fail.yml", [rl.hosts(
+                "ppc", edit=lambda c: web_only(c, **common))])
+            run = rl.playbook(inv, "--limit", "directors")
+            assert run.rc != 0 and run.failed() == 1, run.out[-4000:]
+            assert "still has 1 active" in run.out, run.out[-4000:]
+            assert director.run("ipvsadm -Sn").split("\n")[0] == f"-A -t {vip}:80 -s rr -p 5"
+            assert _active(director, vip, 80)[idle][0] == 0, "left at weight 0"
+
+            # 3. the same with director_drain_on_timeout=remove: removed anyway, and the table is written
+            inv = write_inventory(SCRATCH / "drain" / "empty-remove.yml", [rl.hosts(
+                "ppc", edit=lambda c: web_only(c, director_drain_on_timeout="remove", **common))])
+            run = rl.playbook(inv, "--limit", "directors")
+            _ok(run)
+            assert rl.director_state()["ipvs"] == [f"-A -t {vip}:80 -s wlc -p 5"]
+        finally:
+            held.close()

@@ -162,3 +162,34 @@ def test_vip_plan_no_state_file_and_gone_addresses():
     # First run: nothing owned, nothing removed; an owned address already gone is not removed again.
     assert f.vip_plan(["192.0.2.10"], [], "") == {"add": ["192.0.2.10/32"], "remove": [], "owned": ["192.0.2.10/32"]}
     assert f.vip_plan([], ["192.0.2.10/32"], ["192.0.2.11/32"]) == {"add": [], "remove": [], "owned": []}
+
+
+def test_removed_real_servers_lists_what_the_write_removes_from_services_it_keeps():
+    removed_real_servers = f.removed_real_servers
+    web = {"protocol": "tcp", "address": "192.0.2.1", "port": 80, "scheduler": "rr", "persistent": False}
+    shop = {"fwmark": 10, "family": "ipv4", "scheduler": "rr", "persistent": True, "persistence_timeout": 600}
+    gone = {"protocol": "tcp", "address": "192.0.2.1", "port": 22, "scheduler": "rr", "persistent": False}
+
+    def rs(*addresses, port=80):
+        return [{"address": a, "port": port, "forwarding": "dr", "weight": 1} for a in addresses]
+
+    preview = {
+        "changed": True,
+        "before": [{**web, "real_servers": rs("10.0.0.1", "10.0.0.2")},
+                   {**shop, "real_servers": rs("10.0.0.1", "10.0.0.3", port=0)},
+                   {**gone, "real_servers": rs("10.0.0.1", port=22)}],
+        # the write keeps both services, reweights 10.0.0.1, drops 10.0.0.2 and 10.0.0.3 and the ssh service
+        "after": [{**web, "real_servers": [{"address": "10.0.0.1", "port": 80, "weight": 5}]},
+                  {**shop, "real_servers": rs("10.0.0.1", port=0)}],
+    }
+    assert removed_real_servers(preview) == [
+        {"service": {"protocol": "tcp", "address": "192.0.2.1", "port": 80}, "address": "10.0.0.2", "port": 80,
+         "label": "10.0.0.2:80 of TCP 192.0.2.1:80"},
+        {"service": {"fwmark": 10, "family": "ipv4"}, "address": "10.0.0.3", "port": 0,
+         "label": "10.0.0.3:0 of FWM 10"},
+    ]
+    # skipped, unchanged (no before/after) or nothing removed: nothing to drain
+    assert removed_real_servers({"skipped": True}) == []
+    assert removed_real_servers({"changed": False}) == []
+    assert removed_real_servers(None) == []
+    assert removed_real_servers({"before": preview["after"], "after": preview["after"]}) == []

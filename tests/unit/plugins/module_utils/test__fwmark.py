@@ -198,3 +198,31 @@ def test_owned_rules_of_the_mark_for_another_vip_are_no_conflict():
     plan = model.plan(req(), table(other_vip_owned))
     assert plan.conflicts == [] and len(plan.add) == 2
     assert model.render_lines(plan.before) == [other_vip_owned]
+
+
+@pytest.mark.parametrize(("family", "anywhere"), [("ipv4", "0.0.0.0/0"), ("ipv6", "::/0")])
+def test_a_rule_without_destination_is_for_every_address(family, anywhere):
+    """iptables -S leaves out ``-d 0.0.0.0/0`` (``::/0``): such a line is the module's rule for that address."""
+    line = ('-A PREROUTING -p tcp -m tcp --dport 80 -m comment --comment "lvs.ipvs fwmark=12" '
+            "-j MARK --set-xmark 0xc/0xffffffff")
+    (parsed,) = model.parse_rules(line + "\n", family)
+    owned = parsed.owned()
+    assert owned == model.MarkRule("PREROUTING", anywhere, "tcp", "80", 12)
+    assert owned.render() == line  # rendered as iptables -S prints it
+    request = model.validate(mark=12, address=anywhere, ports=[80])
+    assert not model.plan(request, [parsed]).changed
+    assert model.plan(model.validate(mark=12, address=anywhere, state="absent"), [parsed]).delete == [owned]
+    # a destination that is not an address stays foreign, as before
+    (odd,) = model.parse_rules(line.replace("-p tcp", "-d nonsense -p tcp") + "\n", family)
+    assert odd.owned() is None
+
+
+def test_batch_line_names_the_rule_of_a_line():
+    delete = [model.MarkRule("PREROUTING", "192.0.2.10/32", "tcp", "80", 10)]
+    add = [model.MarkRule("PREROUTING", "192.0.2.10/32", "tcp", "443", 10, "eth0"),
+           model.MarkRule("OUTPUT", "192.0.2.10/32", "udp", "53", 10)]
+    assert model.batch_line(delete, add, 2) == "deleting fwmark 10 for tcp 192.0.2.10/32 port 80 in PREROUTING"
+    assert model.batch_line(delete, add, 3) == "adding fwmark 10 for tcp 192.0.2.10/32 port 443 in PREROUTING on eth0"
+    assert model.batch_line(delete, add, 4) == "adding fwmark 10 for udp 192.0.2.10/32 port 53 in OUTPUT"
+    assert model.batch_line(delete, add, 5).startswith("COMMIT, where the kernel refused one of: deleting fwmark 10")
+    assert [model.batch_line(delete, add, n) for n in (1, 9, None)] == ["", "", ""]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import BackendUnavailableError, KernelError
-from ansible_collections.lvs.ipvs.plugins.module_utils._iptables import Iptables
+from ansible_collections.lvs.ipvs.plugins.module_utils._iptables import Iptables, RestoreError, XtablesLockError
 
 
 class FakeRunner:
@@ -42,10 +42,10 @@ def test_backend_from_version(version, backend):
 
 
 def test_ipv6_uses_ip6tables_and_reads_with_lock():
-    run = FakeRunner({"-w -t mangle -S": (0, "-P PREROUTING ACCEPT\n", "")})
+    run = FakeRunner({"-w 30 -t mangle -S": (0, "-P PREROUTING ACCEPT\n", "")})
     tables = Iptables("ipv6", run, which)
     assert tables.list_rules("mangle") == "-P PREROUTING ACCEPT\n"
-    assert run.calls == [(["/usr/sbin/ip6tables", "-w", "-t", "mangle", "-S"], None)]
+    assert run.calls == [(["/usr/sbin/ip6tables", "-w", "30", "-t", "mangle", "-S"], None)]
 
 
 def test_restore_is_one_noflush_batch_with_lock(tmp_path):
@@ -54,13 +54,13 @@ def test_restore_is_one_noflush_batch_with_lock(tmp_path):
     run = FakeRunner({})
     tables = Iptables("ipv4", run, lambda name: str(tmp_path / name) if name == "iptables" else None)
     tables.restore("*mangle\nCOMMIT\n")
-    assert run.calls == [([str(tmp_path / "iptables-restore"), "--noflush", "-w"], "*mangle\nCOMMIT\n")]
+    assert run.calls == [([str(tmp_path / "iptables-restore"), "--noflush", "-w", "30"], "*mangle\nCOMMIT\n")]
 
 
 def test_restore_failure_says_nothing_changed():
     run = FakeRunner({
-        "--noflush -w": (2, "", "iptables-restore v1.8.9 (nf_tables): Can't use -i with OUTPUT\n"
-                                "Error occurred at line: 5\n"),
+        "--noflush -w 30": (2, "", "iptables-restore v1.8.9 (nf_tables): Can't use -i with OUTPUT\n"
+                                   "Error occurred at line: 5\n"),
         "-V": (0, "iptables v1.8.9 (nf_tables)", ""),
     })
     tables = Iptables("ipv4", run, which)
@@ -77,8 +77,51 @@ def test_missing_iptables_is_backend_unavailable():
 
 def test_read_failure_is_kernel_error():
     run = FakeRunner({
-        "-w -t mangle -S": (3, "", "can't initialize iptables table `mangle'"),
+        "-w 30 -t mangle -S": (3, "", "can't initialize iptables table `mangle'"),
         "-V": (0, "iptables v1.8.9 (legacy)", ""),
     })
     with pytest.raises(KernelError, match="cannot read the mangle table with iptables"):
         Iptables("ipv4", run, which).list_rules("mangle")
+
+
+def test_lock_timeout_is_the_wait_of_every_command_and_0_does_not_wait(tmp_path):
+    (tmp_path / "iptables").touch()
+    (tmp_path / "iptables-restore").touch()
+    run = FakeRunner({})
+    tables = Iptables("ipv4", run, lambda name: str(tmp_path / name), lock_timeout=0)
+    tables.list_rules("mangle")
+    tables.restore("*mangle\nCOMMIT\n")
+    assert [call[0][1:] for call in run.calls] == [["-t", "mangle", "-S"], ["--noflush"]]
+    with pytest.raises(ValueError, match="negative"):
+        Iptables("ipv4", run, which, lock_timeout=-1)
+
+
+@pytest.mark.parametrize("lockfile", [None, "/tmp/other.lock"])
+def test_a_held_lock_fails_naming_it(monkeypatch, lockfile):
+    if lockfile:
+        monkeypatch.setenv("XTABLES_LOCKFILE", lockfile)
+    else:
+        monkeypatch.delenv("XTABLES_LOCKFILE", raising=False)
+    held = (4, "", "Another app is currently holding the xtables lock. Stopped waiting after 5s.\n")
+    run = FakeRunner({"-w 5 -t mangle -S": held, "--noflush -w 5": held, "-V": (0, "iptables v1.8.9 (legacy)", "")})
+    tables = Iptables("ipv4", run, which, lock_timeout=5)
+    expected = f"gave up on the xtables lock {lockfile or '/run/xtables.lock'} after waiting 5 s \\(lock_timeout\\)"
+    with pytest.raises(XtablesLockError, match=expected):
+        tables.list_rules("mangle")
+    with pytest.raises(XtablesLockError, match="iptables-restore \\(legacy\\) gave up"):
+        tables.restore("*mangle\nCOMMIT\n")
+
+
+@pytest.mark.parametrize(("stderr", "line"), [
+    ("iptables-restore: line 2 failed\n", 2),
+    ("iptables-nft-restore: line 2 failed: Bad rule (does a matching rule exist in that chain?).\n", 2),
+    ("iptables-nft-restore v1.8.9 (nf_tables): \nline 3: RULE_APPEND failed (Invalid argument): rule in OUTPUT\n", 3),
+    ("iptables-restore v1.8.9 (legacy): Can't use -i with OUTPUT\nError occurred at line: 5\n", 5),
+    ("iptables-restore: something else\n", None),
+])
+def test_a_refusal_carries_the_line_it_names(stderr, line):
+    run = FakeRunner({"--noflush -w 30": (1, "", stderr), "-V": (0, "iptables v1.8.9 (nf_tables)", "")})
+    with pytest.raises(RestoreError) as caught:
+        Iptables("ipv4", run, which).restore("*mangle\nCOMMIT\n")
+    assert caught.value.line == line
+    assert caught.value.command == "iptables-restore (nft)"

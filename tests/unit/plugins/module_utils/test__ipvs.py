@@ -261,3 +261,23 @@ def test_a_refusal_stops_the_batch_after_its_window_and_says_what_was_done(fake_
 ])
 def test_refusals_name_the_object(op, code, message):
     assert _ipvs.op_error(op, code, ["modprobe ip_vs_rr: not found"]) == message
+
+
+@pytest.mark.parametrize(("op", "code", "moved"), [
+    ("add_service", errno.EEXIST, True),
+    ("add_dest", errno.EEXIST, True),
+    ("add_dest", errno.ESRCH, True),  # the service went
+    ("edit_service", errno.ESRCH, True),
+    ("delete_service", errno.ESRCH, True),
+    ("edit_dest", errno.ENOENT, True),
+    ("delete_dest", errno.ENOENT, True),
+    ("delete_dest", errno.ESRCH, True),
+    ("add_service", errno.ENOENT, False),  # an unknown scheduler, not a moved table
+    ("edit_service", errno.ENOENT, False),
+    ("add_dest", errno.EINVAL, False),
+    ("edit_dest", errno.ERANGE, False),
+    ("set_timeouts", errno.ESRCH, False),
+    ("add_dest", None, False),
+])
+def test_state_moved_tells_a_table_that_changed_from_a_bad_request(op, code, moved):
+    assert _ipvs.state_moved(op, code) is moved

@@ -28,7 +28,7 @@ class FakeIptables:
     def run_command(self, args, **kwargs):
         if args[1:] == ["-V"]:
             return 0, f"iptables v1.8.9 ({self.backend})\n", ""
-        if args[1:] == ["-w", "-t", "mangle", "-S"]:
+        if args[1:] == ["-w", "30", "-t", "mangle", "-S"]:
             return 0, "-P PREROUTING ACCEPT\n" + "".join(line + "\n" for line in self.lines), ""
         if args[0].endswith("-restore"):
             self.batches.append(kwargs["data"])

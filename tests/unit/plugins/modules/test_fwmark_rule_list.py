@@ -34,7 +34,7 @@ class FakeXtables:
         cmd = args[0].rsplit("/", 1)[-1]
         if args[1:] == ["-V"]:
             return 0, f"{cmd} v1.8.9 (nf_tables)\n", ""
-        if args[1:] == ["-w", "-t", "mangle", "-S"]:
+        if args[1:] == ["-w", "30", "-t", "mangle", "-S"]:
             self.reads.append(cmd)
             if cmd in self.unreadable:
                 return 3, "", f"{cmd}: can't initialize {cmd} table `mangle': Address family not supported"
@@ -161,7 +161,8 @@ def test_a_refused_second_batch_says_what_was_applied(monkeypatch, capsys):
     fake = FakeXtables(refuse=["ip6tables"])
     res = run(monkeypatch, capsys, fake, {"rules": [SHOP, SHOP6]})
     assert res["failed"] and res["changed"]
-    assert res["msg"].startswith("cannot apply rules (ipv6): ip6tables-restore (nft) refused the batch, "
+    assert res["msg"].startswith("cannot apply rules (ipv6): ip6tables-restore (nft) refused line 2 of the batch, "
+                                 "adding fwmark 10 for tcp 2001:db8::10/128 port 80 in PREROUTING; "
                                  "nothing was changed: ")
     assert res["msg"].endswith("; the ipv4 changes had been applied")
     assert [family for family, _batch in fake.batches] == ["iptables"]
