@@ -727,6 +727,35 @@ def parse_ip_vs_conn(text: str) -> list[dict[str, Any]]:
     return rows
 
 
+INVALIDATED_PORT = 0xFFFF  # the virtual and real-server port of a template the kernel invalidated
+
+
+def live_templates(rows: Iterable[Mapping[str, Any]], key: ServiceKey, address: str, port: int) -> int | None:
+    """The persistence templates among :func:`parse_ip_vs_conn` ``rows`` that still bind a client of the service
+    ``key`` to the real server ``address``:``port``; None when the rows cannot tell (an IPv6 firewall mark).
+
+    A template of a quiescent real server that the kernel invalidated (``expire_quiescent_template``: its ports
+    become 0xffff when its client comes back) binds nobody, yet stays in the real server's persistent count until
+    its timer runs out - up to the persistence timeout: a drain must not wait for it.
+    """
+    if key.is_fwmark and key.family == "ipv6":
+        return None
+    count = 0
+    for row in rows:
+        if not row["template"] or row["dest_address"] != address or row["dest_port"] != port:
+            continue
+        if row["virtual_port"] == INVALIDATED_PORT:
+            continue
+        if key.is_fwmark:
+            if row["fwmark"] != key.fwmark:
+                continue
+        elif (row["virtual_address"], row["virtual_port"], str(row["protocol"]).lower()) != \
+                (key.address, key.port, key.protocol):
+            continue
+        count += 1
+    return count
+
+
 def timeouts_from_params(params: Mapping[str, Any]) -> dict[str, int]:
     wanted: dict[str, int] = {}
     for name in TIMEOUT_FIELDS:

@@ -116,6 +116,10 @@ options:
         O(drain) to remove it at once.
       - The kernel keeps persistence templates of a weight-0 real server alive while they are used unless the
         C(net.ipv4.vs.expire_quiescent_template) sysctl is V(1).
+      - The templates waited for are those of C(/proc/net/ip_vs_conn) that still bind a client to the real server
+        (for an IPv6 firewall-mark service, the kernel's persistent connection count). A template the kernel
+        invalidated when its client came back (C(expire_quiescent_template=1), ports 65535 in C(ipvsadm -Lnc))
+        binds nobody and is not waited for, although the kernel's count keeps it until its timer runs out.
     type: bool
     default: false
   drain_timeout:
@@ -253,6 +257,7 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     BatchError,
     IpvsHandle,
     pyroute2_problem,
+    read_conn_table,
     state_moved,
 )
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
@@ -263,7 +268,9 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
     dest_changes,
     dest_port,
     dest_spec_from_params,
+    live_templates,
     merge_dest,
+    parse_ip_vs_conn,
     render_dest,
     service_key_from_params,
 )
@@ -313,12 +320,13 @@ def drain(module: AnsibleModule, ipvs: IpvsHandle, key: ServiceKey, dest: Dest, 
         if now is None:
             result["left"] = gone
             return True, True
+        templates = live_templates(parse_ip_vs_conn(read_conn_table()), key, dest.address, dest.port)
         result["left"] = {
             "active": now.active_connections,
             "inactive": now.inactive_connections,
-            "persistent": now.persistent_connections,
+            "persistent": now.persistent_connections if templates is None else templates,
         }
-        if now.connections == 0:
+        if sum(result["left"].values()) == 0:
             return True, False
         if time.monotonic() >= deadline:
             return False, False

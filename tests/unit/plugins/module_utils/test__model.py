@@ -321,3 +321,19 @@ def test_conn_table_parsing_marks_templates():
     assert (v4["virtual_port"], v4["template"], v4["fwmark"]) == (80, False, None)
     assert (sip["pe_name"], sip["pe_data"]) == ("sip", "6162632D31")
     assert m.parse_ip_vs_conn("") == []
+
+
+def test_live_templates_leave_out_what_the_kernel_invalidated():
+    rows = m.parse_ip_vs_conn(CONN + """IP  0A090907 0000 00000005 FFFF 0A090002 FFFF NONE            3000
+TCP 0A090906 0000 0A090909 FFFF 0A090002 FFFF NONE            250
+TCP 0A090906 0000 0A090909 0050 0A090002 0050 NONE            250
+TCP 0A090905 0000 0A090909 0050 0A090003 0050 NONE            250
+""")
+    fwm = m.ServiceKey(family="ipv4", fwmark=5)
+    web = m.ServiceKey(family="ipv4", protocol="tcp", address="10.9.9.9", port=80)
+    assert m.live_templates(rows, fwm, "10.9.0.2", 0) == 1  # the invalidated one (ports FFFF) binds nobody
+    assert m.live_templates(rows, web, "10.9.0.2", 80) == 1
+    assert m.live_templates(rows, web, "10.9.0.3", 80) == 1 and m.live_templates(rows, web, "10.9.0.4", 80) == 0
+    assert m.live_templates(rows, m.ServiceKey(family="ipv6", fwmark=5), "fd00::2", 0) is None
+    v6 = m.ServiceKey(family="ipv6", protocol="tcp", address="fd99::8", port=80)
+    assert m.live_templates(rows, v6, "fd00::2", 80) == 1
