@@ -1,7 +1,7 @@
 # Copyright (c) 2026, lvs.ipvs contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""End-to-end tests: the SSH lab of tests/lib/lab.py, configured once by playbooks/site.yml.
+"""End-to-end tests: the SSH lab of tools/lvslab/lab.py, configured once by playbooks/site.yml.
 
 Run as root on a kernel with IPVS, i.e. inside the test bed::
 
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import lab as lablib
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+from lvslab import lab as lablib
 
 
 def _has_ipvs() -> bool:

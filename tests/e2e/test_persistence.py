@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from lab import SshLab
+from lvslab.lab import SshLab
 
 
 def answers(lab: SshLab, case: str, plan: list[tuple[str, int]]) -> list[tuple[str, int, str]]:

@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "lib"))
-import bedctl  # noqa: E402
-from drlab import DrLab  # noqa: E402
+from lvslab import ROOT as REPO
+from lvslab import bedctl
+from lvslab.drlab import DrLab
 
 VENV_BIN = Path(sys.executable).parent
 PLAYBOOKS = REPO / "playbooks"
@@ -83,7 +81,7 @@ class RoleLab:
         ns = self.lab[name].ns
         inner = f'ip netns exec {ns} {VENV_BIN / "python"}'
         if bedctl.remote():
-            # ansible-playbook runs on the host (tests/lib/bedctl.py): the module goes over SSH to the bed
+            # ansible-playbook runs on the host (lvslab.bedctl): the module goes over SSH to the bed
             inner = f"{shlex.join(bedctl.ssh_prefix())} {inner}"
         path.write_text(f'#!/bin/sh\nexec {inner} "$@"\n')
         path.chmod(0o755)

@@ -28,9 +28,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-COLLECTIONS = REPO / ".cache" / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+for path in (REPO / ".cache" / "collections", REPO / "tools"):  # the collection, and the tooling (lvslab)
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 _counter = itertools.count()
 

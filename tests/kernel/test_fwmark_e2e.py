@@ -12,13 +12,8 @@ spread over both real servers. ``ipvsadm -Sn`` and /proc/net/ip_vs_conn are the 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from _fwmark_support import NamedNetns
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from drlab import DrLab
+from lvslab.drlab import DrLab
 
 MARK = 10
 

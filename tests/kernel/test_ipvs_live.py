@@ -6,16 +6,11 @@ shows them, and a drain waits for them."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from _ipvs_helpers import apply
-from conftest import Netns
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import STAT_NAMES
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import parse_ip_vs_conn
-from drlab import DrLab
+from conftest import Netns
+from lvslab.drlab import DrLab
 
 
 def _templates(director: Netns, port: int = 80) -> list[dict]:

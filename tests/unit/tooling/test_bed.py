@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 BED = Path(__file__).resolve().parents[3] / "bin" / "bed"
 
 
 def _bed(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(BED), *args], capture_output=True, text=True, check=False,
+    return subprocess.run([str(BED), *args], capture_output=True, text=True, check=False,
                           env={**os.environ, **env}, timeout=120)
 
 

@@ -16,7 +16,7 @@ leaves them):
   (nothing to do) is timed whole (``ansible-playbook`` from start to end), and the tasks it executed
   are counted.
 
-The controller runs where bin/bed puts Ansible controllers (tests/lib/bedctl.py): on the host in the
+The controller runs where bin/bed puts Ansible controllers (lvslab.bedctl): on the host in the
 User-Mode Linux bed, the modules in the bed over its link; in place elsewhere. Every result is checked
 (the tables against ``ipvsadm -Sn``, ``changed`` as expected); a failed check stops the benchmark.
 """
@@ -35,9 +35,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bedctl  # noqa: E402
+from lvslab import ROOT as REPO
+from lvslab import bedctl
 
 VENV_BIN = Path(sys.executable).parent
 CALLBACKS = Path(__file__).resolve().parent / "bench_callback"
@@ -380,8 +379,8 @@ def report(rows: Sequence[Row], header: str) -> str:
 def commit() -> str:
     head = sh(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=False).stdout.strip() or "unknown"
     dirty = sh(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", "plugins", "roles",
-                "tests/lib"], check=False).stdout.strip()
-    return head + (" (with uncommitted changes in plugins, roles or tests/lib)" if dirty else "")
+                "tools"], check=False).stdout.strip()
+    return head + (" (with uncommitted changes in plugins, roles or tools)" if dirty else "")
 
 
 def header() -> str:
@@ -456,7 +455,7 @@ def profile(sizes: Sequence[int], scratch: Path) -> int:
     bench = Bench(scratch, log=lambda text: print(f"bench: {text}", file=sys.stderr, flush=True))
     sh(["modprobe", "ip_vs"], check=False)
     sh(["modprobe", "ip_vs_rr"], check=False)
-    env = dict(os.environ, PYTHONPATH=str(REPO / ".cache" / "collections"))
+    env = dict(os.environ, PYTHONPATH=f"{REPO / '.cache' / 'collections'}:{REPO / 'tools'}")
     try:
         for size in sizes:
             ns = bench.namespace(f"profile{size}")
@@ -464,7 +463,8 @@ def profile(sizes: Sequence[int], scratch: Path) -> int:
             args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"config": config(size), "state": "overridden"}}))
             for run in ("apply from empty", "no-op re-run"):
                 start = time.monotonic()
-                proc = subprocess.run(ns.argv(str(VENV_BIN / "python"), __file__, "phases", "ipvs_config", str(args)),
+                argv = ns.argv(str(VENV_BIN / "python"), "-m", "lvslab.bench", "phases", "ipvs_config", str(args))
+                proc = subprocess.run(argv,
                                       capture_output=True, text=True, env=env, check=False)
                 seconds = time.monotonic() - start
                 lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -507,7 +507,7 @@ def main(sizes: Sequence[int], scratch: Path, *, role: bool | None = None) -> in
     return 0
 
 
-if __name__ == "__main__":  # python tests/lib/bench.py phases MODULE ARGS_FILE: one timed module run (profile())
+if __name__ == "__main__":  # python -m lvslab.bench phases MODULE ARGS_FILE: one timed module run (profile())
     if sys.argv[1:2] == ["phases"] and len(sys.argv) == 4:
         phases(sys.argv[2], sys.argv[3])
     else:

@@ -110,7 +110,7 @@ def _emit(text: str, parts: list[str], logf, stream: bool) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``python tests/lib/bedctl.py [--cwd DIR] -- COMMAND...``: run COMMAND on the controller side."""
+    """``python -m lvslab.bedctl [--cwd DIR] -- COMMAND...``: run COMMAND on the controller side."""
     cwd = None
     if argv[:1] == ["--cwd"]:
         cwd, argv = argv[1], argv[2:]

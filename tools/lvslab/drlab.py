@@ -11,7 +11,7 @@ Topology (all names carry the lab's tag, so several labs can live side by side):
     <tag>-client1.. eth0 10.77.X.(100+i)/24
 
 The VIP is 10.77.X.250. Every namespace is one the lab made itself; no traffic leaves them.
-Real servers run tests/lib/labserver.py, answering ``rsN port P`` on every port asked for.
+Real servers run labserver.py, answering ``rsN port P`` on every port asked for.
 IPVS configuration is left to the test (or to the collection's modules): the lab only
 provides the network, the DR real-server settings and the services behind the VIP.
 
@@ -71,7 +71,7 @@ class DrLab:
     key: str | None = None
     subnet: int | None = None
     # False leaves the VIP and the DR real-server settings to whoever configures the lab (the
-    # collection's roles, in the SSH lab of tests/lib/lab.py): only the network is built.
+    # collection's roles, in the SSH lab of lab.py): only the network is built.
     configure_dr: bool = True
     hosts: dict[str, LabHost] = field(default_factory=dict)
     _procs: list[subprocess.Popen] = field(default_factory=list)
