@@ -52,7 +52,7 @@ def outer(args: argparse.Namespace, argv: list[str]) -> int:
 
 def inner(args: argparse.Namespace) -> int:
     """Inside the bed (root, IPVS): the lab, site.yml over SSH, requests, tables, verdicts, clean-up."""
-    from lvslab import lab
+    from lvslab import cluster
 
     t0 = time.monotonic()
 
@@ -64,8 +64,8 @@ def inner(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
-    cases = lab.mode_cases(args.mode)
-    the_lab = lab.SshLab(cases, tag="lvsdemo", subnet=78)
+    cases = cluster.mode_cases(args.mode)
+    the_lab = cluster.SiteLab(cases, tag="lvsdemo", subnet=78)
     results: list[tuple[bool, str]] = []
     clean = False
     try:
@@ -85,16 +85,16 @@ def inner(args: argparse.Namespace) -> int:
             spec = the_lab.case(case)
             demo = spec["demo"]
             plan = [(c, p) for _ in range(demo["rounds"]) for c in demo["clients"] for p in demo["ports"]]
-            answers = the_lab.requests(case, plan)
-            vip = the_lab.vip(case)
+            vip = the_lab.vip_of(case)
+            answers = the_lab.requests(plan, vip=vip)
             print(f"\n== {spec['title']}: VIP {vip}, {len(answers)} requests")
-            print(lab.table(answers))
+            print(cluster.table(answers))
             for t in the_lab.conn_templates():
                 if t["vaddr"] == vip or (t["pro"] == "IP" and any("fwmark" in s for s in spec["services"])):
                     target = f"mark {t['vaddr'].split('.')[-1]}" if t["pro"] == "IP" else f"{t['vaddr']}:{t['vport']}"
                     print(f"  template: {t['pro']} client {t['caddr']} -> {target} -> "
                           f"{the_lab.server_of(t['daddr'])} (expires in {t['expires']} s)")
-            ok, line = lab.verdict(spec["kind"], spec["title"], answers)
+            ok, line = cluster.verdict(spec["kind"], spec["title"], answers)
             print(line)
             results.append((ok, line))
     except (Exception, KeyboardInterrupt) as exc:

@@ -22,13 +22,13 @@ import argparse
 import os
 import sys
 
-from lvslab import lab
+from lvslab import cluster
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="lab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tag", default=lab.DEFAULT_TAG,
+    parser.add_argument("--tag", default="lvslab",
                         help="name prefix of the lab's namespaces (default %(default)s)")
     sub = parser.add_subparsers(dest="verb", required=True)
     p_up = sub.add_parser("up", help="build the lab and configure it with site.yml")
@@ -42,7 +42,7 @@ def main() -> int:
         return 2
 
     if args.verb == "up":
-        the_lab = lab.SshLab(lab.mode_cases(args.mode), tag=args.tag)
+        the_lab = cluster.SiteLab(cluster.mode_cases(args.mode), tag=args.tag)
         the_lab.up()
         try:
             if not args.no_configure:
@@ -54,10 +54,10 @@ def main() -> int:
         for name, host in the_lab.hosts.items():
             print(f"  {name:<9} {host.ip:<14} ip netns exec {host.ns} ...   ssh -F {the_lab.ssh_config} {host.ip}")
         for case in the_lab.case_names:
-            print(f"  VIP {the_lab.vip(case):<14} {the_lab.case(case)['title']}")
+            print(f"  VIP {the_lab.vip_of(case):<14} {the_lab.case(case)['title']}")
         print(f"  inventory: {the_lab.inventory}")
         return 0
-    the_lab = lab.SshLab([], tag=args.tag)
+    the_lab = cluster.SiteLab([], tag=args.tag)
     if args.verb == "down":
         the_lab.down()
         return 0 if not the_lab.leftovers() else 1
