@@ -9,22 +9,17 @@
 Where the command runs:
 
 * ``host`` - the host kernel has IPVS and we are root: the command runs directly.
-* ``uml``  - otherwise, by default, User-Mode Linux (Debian's user-mode-linux, cached by bin/setup in
-  .cache/uml): a real Linux 6.1 kernel with IPVS that runs as an ordinary process, no emulation, with
-  this machine's files as its read-only root (hostfs) and tmpfs overlays on /etc, /var, /tmp, /usr, ...
-  It has one CPU; Python in it runs at about a fifth of the host's speed, against a fiftieth under TCG.
-* ``vm``   - the cached Debian kernel (bin/setup puts it in .cache/kernel) is booted
-  with virtme-ng, sharing this machine's files read-only (copy-on-write /etc, /var, /tmp),
-  with KVM when it works here and software emulation (TCG) when not. One boot per call.
+* ``uml``  - otherwise User-Mode Linux (Debian's user-mode-linux, cached by bin/setup in .cache/uml):
+  a real Linux 6.1 kernel with IPVS that runs as an ordinary process, no emulation, with this
+  machine's files as its read-only root (hostfs) and tmpfs overlays on /etc, /var, /tmp, /usr, ...
+  It has one CPU; Python in it runs at about a fifth of the host's speed.
 
 Inside, the command starts in this checkout with the project's virtual environment first on
 PATH, HOME on a private tmpfs, ``LVS_BED`` set to the mode and ``BED_OUT`` to a directory that
 is writable through to the host: whatever the command leaves there is handed back in
 ``--out`` (emptied first; default a new .cache/bed/runs/<time>-<pid>). The exit status is the command's; 125 means
-the bed itself failed (no kernel, VM did not boot, timeout), with a message saying which.
-
-Environment: LVS_BED_MODE=auto|host|uml|vm, LVS_BED_KERNEL=/path/to/vmlinuz,
-LVS_BED_ACCEL=auto|kvm|tcg, LVS_BED_MEMORY (default 3G), LVS_BED_CPUS (default 2).
+the bed itself failed (no kernel, it did not start, timeout), with a message saying which.
+Settings (docs/development.md): LVS_BED_MODE=auto|host|uml, LVS_BED_MEMORY, LVS_BED_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -67,8 +62,8 @@ def host_has_ipvs() -> bool:
 
 def choose_mode() -> str:
     mode = os.environ.get("LVS_BED_MODE", "auto")
-    if mode not in ("auto", "host", "uml", "vm"):
-        raise SystemExit(fail(f"LVS_BED_MODE must be auto, host, uml or vm, not {mode!r}"))
+    if mode not in ("auto", "host", "uml"):
+        raise SystemExit(fail(f"LVS_BED_MODE must be auto, host or uml, not {mode!r}"))
     if mode == "auto":
         mode = "host" if os.geteuid() == 0 and host_has_ipvs() else "uml"
     return mode
@@ -83,7 +78,7 @@ def uml_release() -> str:
 BED_NET = "10.213.0"  # host side .1, the bed .2; the lab networks (10.77.0.0/16) are routed through .2
 CONTROLLER_PORT = 7001
 
-# PID 1 of the User-Mode Linux bed: what virtme-ng's init does for the qemu bed, in a few lines.
+# PID 1 of the User-Mode Linux bed.
 UML_INIT = """#!/bin/sh
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
@@ -128,58 +123,7 @@ poweroff -f
 """
 
 
-def kernel_image() -> Path:
-    env = os.environ.get("LVS_BED_KERNEL")
-    if env:
-        return Path(env)
-    cur = CACHE / "kernel" / "current"
-    images = sorted((cur / "boot").glob("vmlinuz-*")) if cur.exists() else []
-    return images[0] if images else cur / "boot" / "vmlinuz-(none: run bin/setup)"
-
-
-def vng_base(kernel: Path, accel: str) -> list[str]:
-    cmd = [
-        str(VENV_BIN / "vng"),
-        "--run", str(kernel),
-        "--user", "root",
-        "--memory", os.environ.get("LVS_BED_MEMORY", "3G"),
-        "--cpus", os.environ.get("LVS_BED_CPUS", "2"),
-        "--cwd", str(ROOT),
-        # AppArmor would confine dockerd's containers and there is no apparmor_parser here.
-        "--append", "apparmor=0",
-    ]
-    if accel == "tcg":
-        cmd.append("--disable-kvm")
-    return cmd
-
-
-def kvm_works(kernel: Path) -> bool:
-    """Whether KVM boots this kernel here; probed once (bounded) and remembered in .cache/bed."""
-    accel = os.environ.get("LVS_BED_ACCEL", "auto")
-    if accel in ("kvm", "tcg"):
-        return accel == "kvm"
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return False
-    memo = CACHE / "bed" / f"kvm-{kernel.name}-{os.uname().release}"
-    if memo.exists():
-        return memo.read_text().strip() == "yes"
-    say("probing whether KVM works here (once; remembered in .cache/bed)")
-    probe = CACHE / "bed" / "kvm-probe"
-    shutil.rmtree(probe, ignore_errors=True)
-    probe.mkdir(parents=True)
-    cmd = [*vng_base(kernel, "kvm"), "--rwdir", str(probe), "--exec", f"touch {probe}/ok"]
-    try:
-        subprocess.run(cmd, capture_output=True, timeout=45, check=False, stdin=subprocess.DEVNULL,
-                       env=vm_env())
-        ok = (probe / "ok").exists()
-    except subprocess.TimeoutExpired:
-        ok = False
-    memo.write_text("yes\n" if ok else "no\n")
-    say(f"KVM {'works' if ok else 'does not work'} here: using {'KVM' if ok else 'software emulation (TCG)'}")
-    return ok
-
-
-def vm_env() -> dict[str, str]:
+def bed_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}:/usr/sbin:/sbin"
     return env
@@ -298,7 +242,7 @@ def controller(_args: argparse.Namespace) -> int:
 
 
 def _copy_output(stream) -> None:
-    """Pass the bed's output through as it comes, without the NUL padding of the VM console."""
+    """Pass the bed's output through as it comes, without the NUL padding of the console."""
     out = sys.stdout.buffer
     for chunk in iter(lambda: stream.read1(65536), b""):
         out.write(chunk.replace(b"\x00", b""))
@@ -337,12 +281,11 @@ def _run(args: argparse.Namespace, argv: list[str], out: Path, mode: str, cleanu
             return fail("LVS_BED_MODE=host needs root and a host kernel with IPVS")
         say(f"running on the host kernel {os.uname().release} (it has IPVS)")
         cmd = ["bash", str(script)]
-        env = vm_env()
-    elif mode == "uml":
+    else:
         binary = UML_DIR / "usr" / "bin" / "linux.uml"
         release = uml_release()
         if not binary.is_file() or not release:
-            return fail(f"User-Mode Linux not found in {UML_DIR}: run bin/setup (or LVS_BED_MODE=vm for the qemu bed)")
+            return fail(f"User-Mode Linux not found in {UML_DIR}: run bin/setup")
         uml_dir = UML_DIR.resolve()
         init = out / ".bed-init.sh"
         netns = f"lvsbed{os.getpid()}"
@@ -364,22 +307,9 @@ def _run(args: argparse.Namespace, argv: list[str], out: Path, mode: str, cleanu
         cmd = ["ip", "netns", "exec", netns, str(binary), f"mem={os.environ.get('LVS_BED_MEMORY', '3G')}",
                "rootfstype=hostfs", "rootflags=/", "ro", "quiet", "loglevel=1", f"init={init}", "con=null",
                "con0=fd:0,fd:1", "vec0:transport=tap,ifname=bed0"]
-        env = vm_env()
-        kernel = binary
-    else:
-        kernel = kernel_image()
-        if not kernel.is_file():
-            return fail(f"test kernel {kernel} not found: run bin/setup, or point LVS_BED_KERNEL at a vmlinuz")
-        if not (VENV_BIN / "vng").exists():
-            return fail(f"virtme-ng is not installed in {VENV_BIN}: run bin/setup")
-        accel = "kvm" if kvm_works(kernel) else "tcg"
-        say(f"booting {kernel.name} under virtme-ng ({accel.upper()}); the host kernel has no IPVS")
-        cmd = [*vng_base(kernel, accel), "--rwdir", str(out), "--exec", f"bash {script}"]
-        env = vm_env()
 
-    # Both streams through a pipe: qemu reopens /proc/self/fd/1 and /proc/self/fd/2 by path,
-    # which truncates them when they are regular files (a log the caller redirects to).
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    # Both streams through a pipe, passed on as they come (without the console's NUL padding).
+    proc = subprocess.Popen(cmd, env=bed_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     pump = threading.Thread(target=_copy_output, args=(proc.stdout,), daemon=True)
     pump.start()
@@ -396,11 +326,11 @@ def _run(args: argparse.Namespace, argv: list[str], out: Path, mode: str, cleanu
         return fail("interrupted")
     took = time.monotonic() - start
     if not rc_file.exists():
-        where = "the host" if mode == "host" else f"the VM (kernel {kernel})"
+        where = "the host" if mode == "host" else "User-Mode Linux"
         return fail(
             f"the command did not run to completion in {where}: no exit status came back "
             f"(runner exit status {proc.returncode}, after {took:.0f} s). "
-            + ("The VM did not boot or crashed; its console output is above." if mode != "host" else "")
+            + ("It did not boot or crashed; its console output is above." if mode != "host" else "")
         )
     rc = int(rc_file.read_text().strip() or BED_FAILED)
     rc_file.unlink()
@@ -416,9 +346,6 @@ def info(_args: argparse.Namespace) -> int:
     if mode == "uml":
         rel = uml_release()
         print(f"user-mode linux: {UML_DIR.resolve()} ({'kernel ' + rel if rel else 'MISSING: run bin/setup'})")
-    if mode == "vm":
-        k = kernel_image()
-        print(f"test kernel: {k} ({'present' if k.is_file() else 'MISSING: run bin/setup'})")
     return 0
 
 

@@ -31,7 +31,7 @@ cd "$ROOT"
 
 if [ -z "${LVS_BED:-}" ]; then
   "$ROOT/bin/images" build >/dev/null || { echo "molecule-bed: building the image failed" >&2; exit 1; }
-  exec "$ROOT/bin/bed" run --out "${LVS_MOLECULE_OUT:-$ROOT/.cache/bed/molecule}" -- bin/molecule-bed "$@"
+  exec "$ROOT/bin/bed" run --out "$ROOT/.cache/bed/molecule" -- bin/molecule-bed "$@"
 fi
 
 PROVE=0
@@ -51,7 +51,7 @@ OUT=${BED_OUT:-/tmp}
 WORK=/tmp/lvs-molecule.$$
 OWN_DOCKERD=0
 export PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 MOLECULE_NO_COLOR=1 NO_COLOR=1
-# In the VM only some directories are writable (not /root): keep ansible's temporary files in /tmp,
+# Keep ansible's temporary files in /tmp (the bed's tmpfs overlay),
 # on the controller and in the containers alike.
 export ANSIBLE_LOCAL_TEMP="$WORK/ansible-local" ANSIBLE_REMOTE_TMP=/tmp/.ansible-remote
 
@@ -112,11 +112,11 @@ else
   if [ -n "${LVS_BED_CONTROLLER:-}" ]; then
     BED_DOCKER_TCP="tcp://${LVS_BED_SSH#*@}:2375"
   fi
-  # containerd does not work on the VM's shared file system: the engine's data lives on a tmpfs.
+  # containerd does not work on the bed's hostfs root: the engine's data lives on a tmpfs.
   mount -t tmpfs -o size=2g lvs-molecule-docker "$WORK/docker" || { say "ERROR: cannot mount a tmpfs"; exit 1; }
   OWN_DOCKERD=1
   export DOCKER_HOST="unix://$WORK/docker/docker.sock"
-  # containerd first, with a generous wait: under software emulation it can take longer to
+  # containerd first, with a generous wait: in the one-CPU bed it can take longer to
   # come up than dockerd is prepared to wait for the containerd it would start itself.
   cat >"$WORK/containerd.toml" <<EOF
 version = 2

@@ -7,13 +7,12 @@
 #   1. Debian packages (only the missing ones; apt-get update only when something is missing)
 #   2. a Python virtual environment in .cache/venv with the pinned versions of requirements.txt
 #      and constraints.txt (re-created only when those files or the interpreter change)
-#   3. the test kernel: Debian's linux-image package downloaded (not installed: /boot is not
-#      touched) and unpacked into .cache/kernel/<version>, with its module index
-#   4. User-Mode Linux (Debian's user-mode-linux, downloaded the same way) in .cache/uml/<version>:
-#      the test bed's default, a Linux kernel with IPVS run as a process, no emulation
-#   5. Debian's python3-pyroute2 (downloaded the same way) in .cache/pyroute2-debian/<version>: the
+#   3. User-Mode Linux (Debian's user-mode-linux, downloaded, not installed) in .cache/uml/<version>:
+#      the test bed, a Linux kernel with IPVS run as a process, no emulation
+#   4. Debian's python3-pyroute2 (downloaded the same way) in .cache/pyroute2-debian/<version>: the
 #      kernel stage runs the IPVS tests a second time with the pyroute2 a Debian fleet host has
-#   6. .cache/collections/ansible_collections/lvs/ipvs -> this checkout, for ansible and ansible-test
+#   5. .cache/collections/ansible_collections/lvs/ipvs -> this checkout, for ansible and ansible-test
+# A failed download or install stops with the tool's own error output.
 #
 # Usage: bin/setup [--relock]
 #   --relock   resolve requirements.txt afresh and rewrite constraints.txt
@@ -22,14 +21,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE="$ROOT/.cache"
 VENV="$CACHE/venv"
-KERNEL_DIR="$CACHE/kernel"
 UML_DIR="$CACHE/uml"
 DEB_PYROUTE2_DIR="$CACHE/pyroute2-debian"
-PY=${LVS_PYTHON:-python3}
+PY=python3
 
 APT_PACKAGES=(
-  # the test kernel VM
-  qemu-system-x86 busybox-static kmod
+  # the test bed (modprobe in User-Mode Linux)
+  kmod
   # netfilter and IPVS userland (ipvsadm only as a test oracle)
   iptables ipvsadm iproute2 procps
   # the lab and molecule
@@ -86,49 +84,16 @@ install_venv() {
   log "virtual environment: creating $VENV"
   rm -rf "$VENV"
   "$PY" -m venv "$VENV" || die "$PY -m venv failed (is python3-venv installed?)"
-  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip 2>/dev/null >/dev/null || die "pip upgrade failed"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null || die "pip upgrade failed (its output is above)"
   if [ "${1:-}" = relock ]; then
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" 2>/dev/null || die "pip install failed"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" || die "pip install failed (its output is above)"
     "$VENV/bin/pip" freeze --exclude-editable | grep -v -E '^(pip|setuptools|wheel)==' > "$ROOT/constraints.txt"
     log "constraints.txt rewritten ($(wc -l < "$ROOT/constraints.txt") pins)"
   else
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" -c "$ROOT/constraints.txt" 2>/dev/null \
-      || die "pip install -r requirements.txt -c constraints.txt failed"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" -c "$ROOT/constraints.txt" \
+      || die "pip install -r requirements.txt -c constraints.txt failed (its output is above)"
   fi
   (cat "$ROOT/requirements.txt" "$ROOT/constraints.txt"; "$PY" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1 > "$stamp"
-}
-
-install_kernel() {
-  if [ -L "$KERNEL_DIR/current" ] && [ -f "$KERNEL_DIR/current/.complete" ]; then
-    log "test kernel: cached ($(readlink "$KERNEL_DIR/current"))"
-    return
-  fi
-  local pkg
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-  if [ -z "$pkg" ]; then
-    apt_update_once
-    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-  fi
-  [ -n "$pkg" ] || die "cannot resolve Debian's linux-image-amd64 to a kernel package"
-  local ver=${pkg#linux-image-}
-  local dest="$KERNEL_DIR/$ver" dl="$KERNEL_DIR/download"
-  log "test kernel: downloading $pkg (unpacked into $dest, /boot is not touched)"
-  rm -rf "$dest" "$dl"
-  mkdir -p "$dl"
-  chmod 0777 "$dl"   # apt's sandbox user writes the download here
-  (cd "$dl" && apt-get download -q "$pkg" >/dev/null 2>&1) || {
-    apt_update_once
-    (cd "$dl" && apt-get download -q "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
-  }
-  mkdir -p "$dest"
-  dpkg-deb -x "$dl"/*.deb "$dest" || die "cannot unpack $pkg"
-  [ -f "$dest/boot/vmlinuz-$ver" ] || die "$pkg has no boot/vmlinuz-$ver"
-  [ -n "$(find "$dest/lib/modules/$ver" -name 'ip_vs.ko*' -print -quit)" ] || die "$pkg ships no ip_vs module"
-  depmod -b "$dest" "$ver" || die "depmod failed for $dest"
-  rm -rf "$dl"
-  touch "$dest/.complete"
-  ln -sfn "$ver" "$KERNEL_DIR/current"
-  log "test kernel: $ver ready"
 }
 
 install_uml() {
@@ -148,7 +113,7 @@ install_uml() {
   rm -rf "$dest" "$dl"
   mkdir -p "$dl"
   chmod 0777 "$dl"
-  (cd "$dl" && apt-get download -q "user-mode-linux=$ver" >/dev/null 2>&1) || die "apt-get download user-mode-linux failed"
+  (cd "$dl" && apt-get download -q "user-mode-linux=$ver" >/dev/null) || die "apt-get download user-mode-linux failed"
   mkdir -p "$dest"
   dpkg-deb -x "$dl"/*.deb "$dest" || die "cannot unpack user-mode-linux"
   [ -x "$dest/usr/bin/linux.uml" ] || die "user-mode-linux $ver has no usr/bin/linux.uml"
@@ -207,7 +172,6 @@ main() {
   mkdir -p "$CACHE"
   install_packages
   install_venv "$mode"
-  install_kernel
   install_uml
   install_debian_pyroute2
   link_collection
