@@ -21,6 +21,15 @@ ALL_STAGES=(lint unit netfilter kernel roles e2e molecule)
 DEFAULT_STAGES=("${ALL_STAGES[@]}")
 BED_STAGES=" kernel roles e2e molecule "
 BED_OUT_DIR="$ROOT/.cache/bed/test"
+# Each pytest run writes JUnit XML here (in the bed: under $BED_OUT, handed back); bin/test reads them
+# all at the end for the ten slowest tests across stages.
+REPORTS="$ROOT/.cache/test-reports"
+declare -a REPORT_DIRS=("$REPORTS")
+junit() {
+  local dir=$REPORTS
+  [ -z "${BED_OUT:-}" ] || dir=$BED_OUT/reports
+  echo "--junitxml=$dir/$1.xml"
+}
 
 declare -a RESULTS=()
 FAILED=0
@@ -136,7 +145,7 @@ stage_lint() {
 
 # pytest's exit status 5 (no tests collected) is a failure here, as any other non-zero status.
 stage_unit() {
-  "$VENV/bin/python" -m pytest -p no:cacheprovider -q -ra tests/unit
+  "$VENV/bin/python" -m pytest -p no:cacheprovider -q -ra "$(junit unit)" tests/unit
 }
 
 # fwmark_rule on the host kernel, in namespaces, on both iptables backends (nft and legacy). The
@@ -147,7 +156,7 @@ stage_netfilter() {
     return 1
   fi
   LVS_TEST_NETFILTER_ONLY=1 LVS_TEST_XTABLES="nft legacy" \
-    "$VENV/bin/python" -m pytest -p no:cacheprovider -q -ra tests/kernel/test_fwmark_rule.py
+    "$VENV/bin/python" -m pytest -p no:cacheprovider -q -ra "$(junit netfilter)" tests/kernel/test_fwmark_rule.py
 }
 
 # --- stages that run inside the bed (bin/test --in-bed STAGE...) ---------------------------
@@ -161,7 +170,7 @@ stage_kernel() {
   fi
   local rc=0
   step "kernel tests, the venv's pyroute2 (requirements.txt: $(grep -o '^pyroute2==[^ ]*' requirements.txt))" \
-    python -m pytest -p no:cacheprovider -q -ra --durations=10 tests/kernel \
+    python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit kernel)" tests/kernel \
       --ignore=tests/kernel/test_roles_site.py --ignore=tests/kernel/test_ipvs_ansible.py || rc=1
   step "IPVS kernel tests, Debian's python3-pyroute2 $(readlink "$DEBIAN_PYROUTE2/current" 2>/dev/null || echo '(missing)')" \
     kernel_tests_debian_pyroute2 || rc=1
@@ -187,16 +196,16 @@ kernel_tests_debian_pyroute2() {
   ver=${ver#*:}   # no epoch
   ver=${ver%-*}   # no Debian revision: 0.7.2-2 -> 0.7.2
   LVS_TEST_PYROUTE2_PATH="$site" LVS_TEST_PYROUTE2_VERSION="$ver" PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" \
-    python -m pytest -p no:cacheprovider -q -ra --durations=5 tests/kernel/test_ipvs_*.py
+    python -m pytest -p no:cacheprovider -q -ra --durations=5 "$(junit kernel-debian-pyroute2)" tests/kernel/test_ipvs_*.py
 }
 
 # The roles through ansible-playbook and playbooks/site.yml against lab namespaces.
 stage_roles() {
-  python -m pytest -p no:cacheprovider -q -ra --durations=10 tests/kernel/test_roles_site.py
+  python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit roles)" tests/kernel/test_roles_site.py
 }
 
 stage_e2e() {
-  python -m pytest -p no:cacheprovider -q -ra --durations=10 tests/e2e
+  python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit e2e)" tests/e2e
 }
 
 stage_molecule() {
@@ -248,6 +257,7 @@ bed_collect() {
     fi
   done
   RESULTS+=("(bed$label) $([ "$rc" -eq 0 ] && echo passed || echo FAILED) $secs")
+  REPORT_DIRS+=("$out/reports")
   [ "$rc" -eq 0 ] || FAILED=1
 }
 
@@ -306,6 +316,7 @@ main() {
   done
   local t0
   t0=$(now)
+  rm -rf "$REPORTS"
   if ! run_stage setup stage_setup; then
     echo "bin/test: set-up failed; no test stage can run" >&2
     exit 1
@@ -315,6 +326,7 @@ main() {
     run_stage "$s" "stage_$s"
   done
   [ "${#bed_stages[@]}" -eq 0 ] || run_bed_stages "${bed_stages[@]}"
+  "$ROOT/tools/run" slowest "${REPORT_DIRS[@]}"
   print_summary
   printf 'total: %s s\n' "$(elapsed "$t0")"
   if [ "$FAILED" -ne 0 ]; then
