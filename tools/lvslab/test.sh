@@ -137,6 +137,9 @@ stage_lint() {
   step "ansible-lint (production profile)" env ANSIBLE_COLLECTIONS_PATH="$ROOT/.cache/collections" \
     "$VENV/bin/ansible-lint" --profile production --nocolor || rc=1
   step "ansible-test sanity (python 3.11)" sanity || rc=1
+  # module, filter and role docs, semantic markup and references, as docs.ansible.com renders them
+  step "antsibull-docs lint-collection-docs" env ANSIBLE_COLLECTIONS_PATH="$ROOT/.cache/collections" \
+    "$VENV/bin/antsibull-docs" lint-collection-docs --plugin-docs --validate-collection-refs=self "$ROOT" || rc=1
   step "antsibull-changelog lint" changelog_lint || rc=1
   step "release notes (antsibull-changelog)" changelog_preview || rc=1
   step "galaxy-importer on the built tarball" galaxy_import || rc=1
