@@ -21,6 +21,8 @@ def main(dirs: list[str]) -> int:
             name = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
             rows.append((float(case.get("time") or 0), xml.stem, name))
     rows.sort(reverse=True)
+    if not rows:
+        return 0
     print(f"\nthe ten slowest of {len(rows)} tests (seconds, setup and teardown included):")
     for secs, stage, name in rows[:10]:
         print(f"{secs:8.1f}  {stage:<24} {name}")
