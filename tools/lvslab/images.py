@@ -13,29 +13,13 @@
     bin/images load [SUITE...]    docker import the cached tarball of each suite (default: all) under
                                   its image name, unless the Docker daemon already has this recipe
 
-Suites: bookworm (Debian 12: image ``$LVS_MOLECULE_IMAGE``, default ``lvs-ipvs-molecule:bookworm``,
-repository ``$LVS_MOLECULE_APT_REPO``) and trixie (Debian 13: ``$LVS_MOLECULE_IMAGE_DEBIAN13``,
-default ``lvs-ipvs-molecule:trixie``, ``$LVS_MOLECULE_APT_REPO_DEBIAN13``). The scenarios read
-those variables.
-
-The image is what a plain host has: ``debootstrap --variant=minbase`` plus what a Debian cloud
-image carries anyway (python3, python3-apt, systemd, openssh, sudo, ca-certificates, iproute2,
-procps) and
-what the verifiers and the lab's web service need that the roles do not install (curl,
-openssl). NOTHING the roles install (ipvsadm, iptables, kmod, python3-pyroute2, ...) is in it:
-the roles must install it, from the suite's APT repository.
-
-The APT repository stands in for an air-gapped site's local mirror: the .deb files of the
-packages the roles may install, with every dependency the plain image lacks (as apt resolves
-them in that very image, Recommends included), indexed as a flat repository (``Packages`` and
-``Release``, unsigned: it is mounted read-only from this machine, ``[trusted=yes]``). The
-Molecule scenarios bind-mount it into the containers at /srv/lvs-apt.
-
-The mirror is read at run time from this machine's apt sources (``LVS_IMAGE_MIRROR`` overrides
-it) and used for every suite. Results live in ``.cache/images/``, named after a hash of the
-suite's recipe: built once, rebuilt only when the recipe changes. ``docker import`` labels the
-image with that hash. Building needs root (debootstrap, chroot) and about a minute per suite;
-loading needs a Docker daemon.
+Suites: bookworm (Debian 12) and trixie (Debian 13); the image and repository variables the
+scenarios read are in SUITES. The image is a plain host (``debootstrap --variant=minbase`` plus what
+a Debian cloud image has, and curl and openssl for the verifiers), with NOTHING the roles install;
+the repository stands in for an air-gapped site's mirror: the role packages and every dependency
+the image lacks, as apt resolves them there. Built from this machine's apt mirror
+(``LVS_IMAGE_MIRROR`` overrides it), cached in .cache/images/ under a hash of the recipe; building
+needs root, loading a Docker daemon. docs/molecule.md has the details.
 """
 
 from __future__ import annotations
