@@ -33,7 +33,7 @@ mkdir -p "$COL"
 pipv=$(grep -oE "pip='[0-9.]+'" "$VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py \
   | head -1 | tr -dc '0-9.')
 mkdir -p "$TEST_HOME/.ansible/test/cache"
-cp "$ROOT/tests/sanity/get_pip.py" "$TEST_HOME/.ansible/test/cache/get_pip_${pipv//./_}.py"
+cp "$ROOT/tools/lvslab/get_pip.py" "$TEST_HOME/.ansible/test/cache/get_pip_${pipv//./_}.py"
 
 cd "$COL"
 HOME="$TEST_HOME" PATH="$VENV/bin:$PATH" "$VENV/bin/ansible-test" "$@" --color no 2>&1 \
