@@ -1,7 +1,13 @@
 # Copyright (c) 2026, lvs.ipvs contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The benchmark of bin/bench: the collection against ipvsadm on tables of S services of 10 DR real servers.
+"""The benchmark (bin/bench): the collection against ipvsadm on tables of S services of 10 DR real servers.
+
+    bin/bench [--sizes 10,100,1000] [--no-role] [--out DIR]
+    bin/bench --profile [--sizes 1000]
+
+Runs itself in the kernel test bed (bin/bed); prints one table (also left in DIR/bench/bench.md).
+--profile runs ipvs_config from empty and again instead, with the time of each of its phases.
 
 For each S, side by side in one run, each in network namespaces of the benchmark's own (nothing
 leaves them):
@@ -23,6 +29,7 @@ User-Mode Linux bed, the modules in the bed over its link; in place elsewhere. E
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -507,8 +514,30 @@ def main(sizes: Sequence[int], scratch: Path, *, role: bool | None = None) -> in
     return 0
 
 
+def cli() -> int:
+    """bin/bench: on the host, this command again in the bed; in the bed, the measurements."""
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10,100,1000", help="numbers of services, comma-separated (%(default)s)")
+    parser.add_argument("--no-role", action="store_true", help="leave out the director role's column")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead: ipvs_config from empty and again, with the time of each phase, for each size")
+    parser.add_argument("--out", help="bin/bed --out directory (default .cache/bed/bench)")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+    if os.environ.get("LVS_BED"):  # inside the bed: measure
+        scratch = Path(os.environ.get("BED_OUT") or "/tmp") / "bench"
+        if args.profile:
+            return profile(sizes, scratch)
+        return main(sizes, scratch, role=False if args.no_role else None)
+    out = Path(args.out) if args.out else REPO / ".cache" / "bed" / "bench"
+    argv = ["bin/bench", "--sizes", ",".join(map(str, sizes)), *(["--no-role"] if args.no_role else []),
+            *(["--profile"] if args.profile else [])]
+    return subprocess.run([str(REPO / "bin" / "bed"), "run", "--out", str(out), "--", *argv], check=False).returncode
+
+
 if __name__ == "__main__":  # python -m lvslab.bench phases MODULE ARGS_FILE: one timed module run (profile())
     if sys.argv[1:2] == ["phases"] and len(sys.argv) == 4:
         phases(sys.argv[2], sys.argv[3])
     else:
-        sys.exit("usage: bench.py phases MODULE ARGS_FILE")
+        sys.exit(cli())

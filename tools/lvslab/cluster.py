@@ -9,11 +9,13 @@ per-host file paths (the hosts share one file system) and the variables of the c
 ``playbooks/lab/cases.yml``, runs site.yml against it, and starts the web service on every real
 server with the certificate the real_server role installed there. Each case has a VIP of its own,
 so any set of cases is configured by one site.yml run and tested independently. Used by bin/demo,
-bin/lab and tests/e2e; :func:`verdict` says whether answers show the persistence a case promises.
+tests/e2e and bin/lab (:func:`cli`: ``bin/lab up [--mode MODE] [--no-configure] | status | down``);
+:func:`verdict` says whether answers show the persistence a case promises.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -227,3 +229,56 @@ def verdict(kind: str, title: str, answers: list[Answer]) -> tuple[bool, str]:
     else:
         raise ValueError(kind)
     return ok, f"{title}: {'PASS' if ok else 'FAIL'} - " + "; ".join(parts)
+
+
+def cli() -> int:
+    """bin/lab up|status|down (root; ``up`` configures with site.yml, which needs a kernel with IPVS: run it in
+    the bed, ``bin/bed run -- sh -c 'bin/lab up && ... ; bin/lab down'``, or use bin/demo)."""
+    parser = argparse.ArgumentParser(prog="lab", description=cli.__doc__)
+    parser.add_argument("--tag", default="lvslab",
+                        help="name prefix of the lab's namespaces (default %(default)s)")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    p_up = sub.add_parser("up", help="build the lab and configure it with site.yml")
+    p_up.add_argument("--mode", default="fwmark", help="which cases to configure (default %(default)s)")
+    p_up.add_argument("--no-configure", action="store_true", help="network, sshd and inventory only")
+    sub.add_parser("status", help="what of the lab exists")
+    sub.add_parser("down", help="remove the lab")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bin/lab: needs root (network namespaces)", file=sys.stderr)
+        return 2
+
+    if args.verb == "up":
+        the_lab = SiteLab(mode_cases(args.mode), tag=args.tag)
+        the_lab.up()
+        try:
+            if not args.no_configure:
+                the_lab.configure()
+        except BaseException:
+            the_lab.down()
+            raise
+        print(f"lab {args.tag} is up (mode {args.mode}: {', '.join(the_lab.case_names)})")
+        for name, host in the_lab.hosts.items():
+            print(f"  {name:<9} {host.ip:<14} ip netns exec {host.ns} ...   ssh -F {the_lab.ssh_config} {host.ip}")
+        for case in the_lab.case_names:
+            print(f"  VIP {the_lab.vip_of(case):<14} {the_lab.case(case)['title']}")
+        print(f"  inventory: {the_lab.inventory}")
+        return 0
+    the_lab = SiteLab([], tag=args.tag)
+    if args.verb == "down":
+        the_lab.down()
+        return 0 if not the_lab.leftovers() else 1
+    left = the_lab.leftovers()
+    if not left:
+        print(f"lab {args.tag}: nothing exists")
+        return 0
+    print(f"lab {args.tag}:")
+    for item in left:
+        print(f"  {item}")
+    if any(item == f"namespace {the_lab.director.ns}" for item in left):
+        print(the_lab.director.run("ipvsadm -Ln 2>&1; iptables -t mangle -S PREROUTING 2>&1", check=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
