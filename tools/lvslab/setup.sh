@@ -37,6 +37,14 @@ APT_PACKAGES=(
 )
 
 log() { printf 'setup: %s\n' "$*"; }
+# quiet CMD...: run CMD with its output kept aside; shown in full (stdout and stderr) only when it fails.
+quiet() {
+  local out rc=0
+  out=$(mktemp)
+  "$@" >"$out" 2>&1 || { rc=$?; cat "$out" >&2; }
+  rm -f "$out"
+  return "$rc"
+}
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 as_root() {
@@ -50,7 +58,7 @@ apt_updated=0
 apt_update_once() {
   if [ "$apt_updated" -eq 0 ]; then
     log "apt-get update"
-    as_root apt-get update -q >/dev/null || die "apt-get update failed"
+    quiet as_root apt-get update -q || die "apt-get update failed"
     apt_updated=1
   fi
 }
@@ -68,7 +76,7 @@ install_packages() {
   fi
   log "Debian packages: installing ${missing[*]}"
   apt_update_once
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
+  quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
     || die "apt-get install ${missing[*]} failed"
 }
 
@@ -84,13 +92,13 @@ install_venv() {
   log "virtual environment: creating $VENV"
   rm -rf "$VENV"
   "$PY" -m venv "$VENV" || die "$PY -m venv failed (is python3-venv installed?)"
-  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null || die "pip upgrade failed (its output is above)"
+  quiet "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip || die "pip upgrade failed (its output is above)"
   if [ "${1:-}" = relock ]; then
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" || die "pip install failed (its output is above)"
+    quiet "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" || die "pip install failed (its output is above)"
     "$VENV/bin/pip" freeze --exclude-editable | grep -v -E '^(pip|setuptools|wheel)==' > "$ROOT/constraints.txt"
     log "constraints.txt rewritten ($(wc -l < "$ROOT/constraints.txt") pins)"
   else
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" -c "$ROOT/constraints.txt" \
+    quiet "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" -c "$ROOT/constraints.txt" \
       || die "pip install -r requirements.txt -c constraints.txt failed (its output is above)"
   fi
   (cat "$ROOT/requirements.txt" "$ROOT/constraints.txt"; "$PY" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1 > "$stamp"
@@ -113,7 +121,7 @@ install_uml() {
   rm -rf "$dest" "$dl"
   mkdir -p "$dl"
   chmod 0777 "$dl"
-  (cd "$dl" && apt-get download -q "user-mode-linux=$ver" >/dev/null) || die "apt-get download user-mode-linux failed"
+  (cd "$dl" && quiet apt-get download -q "user-mode-linux=$ver") || die "apt-get download user-mode-linux failed"
   mkdir -p "$dest"
   dpkg-deb -x "$dl"/*.deb "$dest" || die "cannot unpack user-mode-linux"
   [ -x "$dest/usr/bin/linux.uml" ] || die "user-mode-linux $ver has no usr/bin/linux.uml"
@@ -149,7 +157,7 @@ install_debian_pyroute2() {
   rm -rf "$dest" "$dl"
   mkdir -p "$dl"
   chmod 0777 "$dl"   # apt's sandbox user writes the download here
-  (cd "$dl" && apt-get download -q "python3-pyroute2=$ver" >/dev/null) || die "apt-get download python3-pyroute2=$ver failed"
+  (cd "$dl" && quiet apt-get download -q "python3-pyroute2=$ver") || die "apt-get download python3-pyroute2=$ver failed"
   mkdir -p "$dest"
   dpkg-deb -x "$dl"/*.deb "$dest" || die "cannot unpack python3-pyroute2 $ver"
   [ -f "$dest/usr/lib/python3/dist-packages/pyroute2/__init__.py" ] \
