@@ -16,7 +16,7 @@ The messages are defined once, by the kernel's attribute types (include/uapi/lin
 :data:`CMD_ATTRS` and the tables it nests). Two codecs read that definition: pyroute2's ``genlmsg``/``nla``
 classes (:class:`IpvsMessage`, the reference) and a codec compiled to ``struct`` calls
 (:func:`encode_request`, :func:`decode_replies`), which the handle uses: pyroute2's nla code costs
-about 0.5 ms per real server to encode or decode (measured, tests/lib/bench.py's tables), which a
+about 0.5 ms per real server to encode or decode (measured, tools/lvslab/bench.py's tables), which a
 table of 11,000 objects read or written as a whole cannot afford. The tests prove the two codecs
 write the same bytes and read the same records, with the pinned pyroute2 and with Debian 12's 0.7.2.
 

@@ -1,7 +1,7 @@
 # Copyright (c) 2026, lvs.ipvs contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""End-to-end tests: the SSH lab of tests/lib/lab.py, configured once by playbooks/site.yml.
+"""End-to-end tests: the lab of tools/lvslab/cluster.py, configured once by playbooks/site.yml.
 
 Run as root on a kernel with IPVS, i.e. inside the test bed::
 
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-import lab as lablib
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+from lvslab.cluster import SiteLab, mode_cases
 
 
 def _has_ipvs() -> bool:
@@ -32,12 +32,12 @@ def _has_ipvs() -> bool:
 
 
 @pytest.fixture(scope="session")
-def lab() -> Iterator[lablib.SshLab]:
+def lab() -> Iterator[SiteLab]:
     """The lab with every case configured by site.yml over SSH; removed (and checked gone) afterwards."""
     if os.geteuid() != 0 or not _has_ipvs():
         pytest.fail("the end-to-end tests need root and a kernel with IPVS: "
                     "bin/bed run -- python -m pytest -p no:cacheprovider tests/e2e", pytrace=False)
-    the_lab = lablib.SshLab(lablib.mode_cases("e2e"), tag="lvse2e", subnet=79)
+    the_lab = SiteLab(mode_cases("e2e"), tag="lvse2e", subnet=79)
     try:
         the_lab.up()
         the_lab.configure(stream=False)

@@ -9,38 +9,39 @@ saw against the director's connection table (/proc/net/ip_vs_conn), not only the
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections import Counter
 
-from lab import SshLab
+from lvslab.cluster import SiteLab, verdict
 
 
-def answers(lab: SshLab, case: str, plan: list[tuple[str, int]]) -> list[tuple[str, int, str]]:
-    got = [(c, p, lab.request(c, case, p)) for c, p in plan]
+def answers(lab: SiteLab, case: str, plan: list[tuple[str, int]]) -> list[tuple[str, int, str]]:
+    got = [(c, p, lab.request(c, p, vip=lab.vip_of(case))) for c, p in plan]
     failed = [g for g in got if not g[2].startswith("rs")]
     assert not failed, f"{case}: requests without an answer from a real server: {failed}"
     return got
 
 
-def templates(lab: SshLab, **match: object) -> list[dict]:
+def templates(lab: SiteLab, **match: object) -> list[dict]:
     return [t for t in lab.conn_templates() if all(t[k] == v for k, v in match.items())]
 
 
-def test_configured_over_ssh(lab: SshLab) -> None:
+def test_configured_over_ssh(lab: SiteLab) -> None:
     """Every host of the inventory answers over SSH (site.yml already ran over it)."""
     proc = lab.ansible("ansible", "all", "-m", "ansible.builtin.ping")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count('"pong"') == len(lab.hosts)
 
 
-def test_no_persistence_spreads(lab: SshLab) -> None:
+def test_no_persistence_spreads(lab: SiteLab) -> None:
     got = answers(lab, "none", [("client1", 80)] * 4)
     servers = Counter(row[2] for row in got)
     assert servers == Counter({"rs1": 2, "rs2": 2}), f"round robin without persistence should alternate: {got}"
-    assert not templates(lab, vaddr=lab.vip("none")), "a service without persistence made templates"
+    assert not templates(lab, vaddr=lab.vip_of("none")), "a service without persistence made templates"
 
 
-def test_ppc_each_port_sticks_on_its_own(lab: SshLab) -> None:
+def test_ppc_each_port_sticks_on_its_own(lab: SiteLab) -> None:
     got = answers(lab, "ppc", [("client1", 80), ("client1", 23)] * 4)
     per_port = {p: {row[2] for row in got if row[1] == p} for p in (80, 23)}
     # wrr 3:1 without persistence would send one of the four requests per port to the other server
@@ -48,20 +49,20 @@ def test_ppc_each_port_sticks_on_its_own(lab: SshLab) -> None:
     # Which server each port lands on is the scheduler's business; what makes it PPC is one template
     # per port (PCC would hold a single port-0 template), each naming the server that answered.
     client1 = lab.hosts["client1"].ip
-    mine = {t["vport"]: lab.server_of(t["daddr"]) for t in templates(lab, vaddr=lab.vip("ppc"), caddr=client1)}
+    mine = {t["vport"]: lab.server_of(t["daddr"]) for t in templates(lab, vaddr=lab.vip_of("ppc"), caddr=client1)}
     assert mine == {port: next(iter(s)) for port, s in per_port.items()}, f"PPC needs one template per port: {mine}"
 
 
-def test_pcc_every_port_sticks(lab: SshLab) -> None:
+def test_pcc_every_port_sticks(lab: SiteLab) -> None:
     got = answers(lab, "pcc", [("client1", 80), ("client1", 443), ("client1", 23)] * 3)
     servers = {row[2] for row in got}
     assert len(servers) == 1, f"PCC: client1's ports went to different servers: {got}"
     client1 = lab.hosts["client1"].ip
-    tmpl = templates(lab, vaddr=lab.vip("pcc"), caddr=client1)
+    tmpl = templates(lab, vaddr=lab.vip_of("pcc"), caddr=client1)
     assert [(t["vport"], lab.server_of(t["daddr"])) for t in tmpl] == [(0, servers.pop())], tmpl
 
 
-def test_fwmark_80_443_stick_together_with_one_certificate(lab: SshLab) -> None:
+def test_fwmark_80_443_stick_together_with_one_certificate(lab: SiteLab) -> None:
     seen = {}
     for client in ("client1", "client2"):
         got = answers(lab, "fwmark", [(client, 80), (client, 443)] * 4)
@@ -74,14 +75,14 @@ def test_fwmark_80_443_stick_together_with_one_certificate(lab: SshLab) -> None:
     assert set(seen.values()) == {"rs1", "rs2"}, seen
     # the one certificate: the same fingerprint from each real server, and through the VIP
     prints = {rs: lab.cert_sha256("client1", lab.hosts[rs].ip) for rs in lab.real_servers}
-    prints["vip"] = lab.cert_sha256("client1", lab.vip("fwmark"))
+    prints["vip"] = lab.cert_sha256("client1", lab.vip_of("fwmark"))
     assert len(set(prints.values())) == 1 and all(prints.values()), prints
     for rs in lab.real_servers:
         assert lab.key_path(rs).stat().st_mode & 0o777 == 0o600
 
 
-def test_timeout_expires_and_client_is_scheduled_afresh(lab: SshLab) -> None:
-    vip = lab.vip("timeout")
+def test_timeout_expires_and_client_is_scheduled_afresh(lab: SiteLab) -> None:
+    vip = lab.vip_of("timeout")
     client1 = lab.hosts["client1"].ip
     first = answers(lab, "timeout", [("client1", 80)])[0][2]
     tmpl = templates(lab, vaddr=vip, caddr=client1)
@@ -97,15 +98,15 @@ def test_timeout_expires_and_client_is_scheduled_afresh(lab: SshLab) -> None:
     assert [lab.server_of(t["daddr"]) for t in templates(lab, vaddr=vip, caddr=client1)] == [second]
 
 
-def test_granularity_two_clients_of_one_24_share_a_server(lab: SshLab) -> None:
+def test_granularity_two_clients_of_one_24_share_a_server(lab: SiteLab) -> None:
     got = answers(lab, "granularity", [("client1", 80), ("client2", 80)] * 3)
     servers = {row[2] for row in got}
     assert len(servers) == 1, f"clients of one /24 did not share a server: {got}"
-    tmpl = templates(lab, vaddr=lab.vip("granularity"))
+    tmpl = templates(lab, vaddr=lab.vip_of("granularity"))
     assert [(t["caddr"], lab.server_of(t["daddr"])) for t in tmpl] == [(f"{lab.net}.0", servers.pop())], tmpl
 
 
-def test_dr_is_dr(lab: SshLab) -> None:
+def test_dr_is_dr(lab: SiteLab) -> None:
     """Real servers answer the client directly, and only the director answers ARP for a VIP."""
     for case in lab.case_names:
         for svc in lab.case(case)["services"]:
@@ -120,6 +121,23 @@ def test_dr_is_dr(lab: SshLab) -> None:
         assert outpkts == 0, f"{fields[1]}: the director forwarded replies, this is not DR:\n{stats}"
     director_mac = lab.mac("director")
     for case in lab.case_names:
-        assert lab.arp_replies("client1", lab.vip(case)) == [director_mac], f"ARP for {lab.vip(case)}"
+        assert lab.arp_replies("client1", lab.vip_of(case)) == [director_mac], f"ARP for {lab.vip_of(case)}"
     # the probe itself works: a real server answers ARP for its own address
     assert lab.arp_replies("client1", lab.hosts["rs1"].ip) == [lab.mac("rs1")]
+
+
+def test_a_broken_director_is_caught(lab: SiteLab) -> None:
+    """The checks catch a broken cluster: without its marks the fwmark case fails, and passes once they are back.
+
+    (What ``LVS_LAB_SABOTAGE="iptables -t mangle -F PREROUTING"`` did by hand before.)
+    """
+    plan = [("client1", 80), ("client1", 443)] * 3
+    saved = lab.director.run("iptables-save -t mangle")
+    lab.director.run("iptables -w -t mangle -F PREROUTING")
+    try:
+        ok, line = verdict("fwmark", "fwmark without its marks", lab.requests(plan, vip=lab.vip_of("fwmark")))
+        assert not ok, line
+    finally:
+        lab.director.run(f"printf %s {shlex.quote(saved)} | iptables-restore -w")
+    ok, line = verdict("fwmark", "fwmark with its marks back", lab.requests(plan, vip=lab.vip_of("fwmark")))
+    assert ok, line

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """playbooks/rolling_maintenance.yml over the lab's real servers while clients keep sending requests.
 
-The clients' load (tests/lib/load.py) goes to every persistent case of the lab (firewall-mark 80+443, PPC 80
+The clients' load (tools/lvslab/load.py) goes to every persistent case of the lab (firewall-mark 80+443, PPC 80
 and 23, PCC, granularity), so every persistence template a real server holds is in use. The maintenance
 tasks make the server refuse its web ports for a few seconds (as an upgrade restarting the web server
 would): a request sent there in that time fails, so 0 failed requests shows that the drain took the server
@@ -19,8 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-import load
-from lab import SshLab
+from lvslab import load
+from lvslab.cluster import SiteLab
 
 ROLLING = Path(__file__).resolve().parents[2] / "playbooks" / "rolling_maintenance.yml"
 CASES = {"fwmark": (80, 443), "ppc": (80, 23), "pcc": (80,), "granularity": (80,)}
@@ -63,7 +63,7 @@ MAINTENANCE = """\
 class Weights(threading.Thread):
     """The director's weights over time: ``(time, {real server address: lowest weight over its services})``."""
 
-    def __init__(self, lab: SshLab) -> None:
+    def __init__(self, lab: SiteLab) -> None:
         super().__init__(daemon=True)
         self.lab, self.samples, self.done = lab, [], threading.Event()
 
@@ -85,12 +85,12 @@ class Weights(threading.Thread):
         return any(w.get(address) == 0 for _, w in self.samples[first:last + 1])
 
 
-def _under_load(lab: SshLab, name: str, min_count: int, **extra: str):
+def _under_load(lab: SiteLab, name: str, min_count: int, **extra: str):
     """Run the rolling playbook with ``extra`` variables while the clients send requests, at least ``min_count``
     each, until it ends (they stop by themselves after 3,000 each or 900 s)."""
     tasks = lab.dir / "maintenance.yml"
     tasks.write_text(MAINTENANCE.format(dir=lab.dir))
-    urls = [f"{'https' if port == 443 else 'http'}://{lab.vip(case)}:{port}/"
+    urls = [f"{'https' if port == 443 else 'http'}://{lab.vip_of(case)}:{port}/"
             for case, ports in CASES.items() for port in ports]
     weights = Weights(lab)
     weights.start()
@@ -103,7 +103,7 @@ def _under_load(lab: SshLab, name: str, min_count: int, **extra: str):
     records = load.collect(procs, timeout=900)
     weights.done.set()
     weights.join()
-    vips = {lab.vip(case): case for case in CASES}
+    vips = {lab.vip_of(case): case for case in CASES}
 
     def template(r: dict) -> tuple:
         case = vips[r["url"].split("/")[2].rsplit(":", 1)[0]]
@@ -115,7 +115,7 @@ def _under_load(lab: SshLab, name: str, min_count: int, **extra: str):
     return proc, playbook, seen, records
 
 
-def _conns_to(lab: SshLab, rs: str) -> list[str]:
+def _conns_to(lab: SiteLab, rs: str) -> list[str]:
     """Rows of the saved /proc/net/ip_vs_conn that point at ``rs`` (real server address, hex, 6th field), but for
     templates the kernel invalidated when their client came back (virtual port FFFF): they bind nobody."""
     text = (lab.dir / f"conns-{rs}").read_text()
@@ -124,7 +124,7 @@ def _conns_to(lab: SshLab, rs: str) -> list[str]:
     return [" ".join(f) for f in rows if len(f) > 5 and f[5] == hexip and f[4] != "FFFF"]
 
 
-def test_rolling_maintenance_under_load_drops_nothing(lab: SshLab) -> None:
+def test_rolling_maintenance_under_load_drops_nothing(lab: SiteLab) -> None:
     before = lab.director.run("ipvsadm -Sn")
     proc, seconds, seen, records = _under_load(lab, "all", min_count=1000)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -142,7 +142,7 @@ def test_rolling_maintenance_under_load_drops_nothing(lab: SshLab) -> None:
     assert lab.director.run("ipvsadm -Sn") == before, "the weights did not all come back"
 
 
-def test_failed_maintenance_stops_with_the_server_out_of_rotation(lab: SshLab) -> None:
+def test_failed_maintenance_stops_with_the_server_out_of_rotation(lab: SiteLab) -> None:
     before = lab.director.run("ipvsadm -Sn")
     second = lab.real_servers[1]
     proc, seconds, seen, _records = _under_load(lab, "fail", min_count=0, lab_fail_on=second)

@@ -62,7 +62,7 @@ def strip_tag(lines: list[str]) -> list[str]:
 
 @dataclass
 class NamedNetns:
-    """An existing namespace (e.g. a DrLab host's) in the shape ``run_module`` expects."""
+    """An existing namespace (e.g. a lab host's) in the shape ``run_module`` expects."""
 
     name: str
 

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Helpers for the role tests: run playbooks/site.yml with an example inventory against a DR lab.
 
-Every inventory host is a network namespace of a :class:`drlab.DrLab`. Ansible reaches it with the
+Every inventory host is a network namespace of a :class:`lvslab.lab.Lab`. Ansible reaches it with the
 ``local`` connection and an interpreter wrapper that runs Python inside the namespace
 (``ip netns exec <ns> python``), so every module acts on that host's IPVS, netfilter, sysctls and
 addresses. All lab hosts share one file system, so each gets its own state, unit and certificate paths.
@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "lib"))
-import bedctl  # noqa: E402
-from drlab import DrLab  # noqa: E402
+from lvslab import ROOT as REPO
+from lvslab import bedctl
+from lvslab.lab import Lab
 
 VENV_BIN = Path(sys.executable).parent
 PLAYBOOKS = REPO / "playbooks"
@@ -62,7 +60,7 @@ class RoleLab:
     def __init__(self, tag: str, scratch: Path, *, ports: tuple[int, ...] = (80, 443, 22)) -> None:
         self.tag = tag
         self.scratch = scratch
-        self.lab = DrLab(tag, real_servers=2, clients=1, ports=ports, configure_dr=False)
+        self.lab = Lab(tag, real_servers=2, clients=1, ports=ports, dr=False)
         scratch.mkdir(parents=True, exist_ok=True)
         self.tls_gen = scratch / "tls-gen"
 
@@ -83,7 +81,7 @@ class RoleLab:
         ns = self.lab[name].ns
         inner = f'ip netns exec {ns} {VENV_BIN / "python"}'
         if bedctl.remote():
-            # ansible-playbook runs on the host (tests/lib/bedctl.py): the module goes over SSH to the bed
+            # ansible-playbook runs on the host (lvslab.bedctl): the module goes over SSH to the bed
             inner = f"{shlex.join(bedctl.ssh_prefix())} {inner}"
         path.write_text(f'#!/bin/sh\nexec {inner} "$@"\n')
         path.chmod(0o755)

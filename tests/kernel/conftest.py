@@ -4,7 +4,7 @@
 """Fixtures for tests that need a real kernel with IPVS.
 
 These tests run inside the kernel test bed (``bin/bed run -- pytest tests/kernel``), which
-boots a kernel with IPVS under virtme-ng once per test run, or runs directly on a host whose
+starts User-Mode Linux (a kernel with IPVS) once per test run, or runs directly on a host whose
 kernel has IPVS when the user is root. Running them anywhere else fails loudly; it never skips.
 
 Every test gets its own network namespaces (IPVS state, /proc/net/ip_vs* and the
@@ -28,9 +28,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-COLLECTIONS = REPO / ".cache" / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
+for path in (REPO / ".cache" / "collections", REPO / "tools"):  # the collection, and the tooling (lvslab)
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 _counter = itertools.count()
 
@@ -192,7 +192,7 @@ class ModuleResult:
 def run_module_in(ns: Netns, module: str, args: dict, *, check_mode: bool = False, diff: bool = False) -> ModuleResult:
     """Run ``lvs.ipvs.<module>`` in-process inside ``ns``, as ansible would, and return its JSON result.
 
-    In-process (not ansible-playbook) because Python under software emulation is slow; the
+    In-process (not ansible-playbook) because a process start costs seconds in the one-CPU bed; the
     module code path is the same one ansible executes: ``main()`` reading ANSIBLE_MODULE_ARGS.
     """
     import importlib

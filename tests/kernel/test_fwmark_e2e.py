@@ -12,13 +12,8 @@ spread over both real servers. ``ipvsadm -Sn`` and /proc/net/ip_vs_conn are the 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from _fwmark_support import NamedNetns
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-from drlab import DrLab
+from lvslab.lab import Lab
 
 MARK = 10
 
@@ -34,7 +29,7 @@ def _ok(res) -> None:
 
 
 def test_marked_ports_stick_to_one_real_server(run_module, ipvs_kernel):
-    with DrLab("fwe2e", real_servers=2, clients=2, ports=(80, 443)) as lab:
+    with Lab("fwe2e", real_servers=2, clients=2, ports=(80, 443)) as lab:
         director = NamedNetns(lab.director.ns)
         marks = {"mark": MARK, "address": lab.vip, "ports": [80, 443]}
         _ok(run_module(director, "fwmark_rule", marks))

@@ -5,7 +5,7 @@
 
 The other IPVS kernel tests run the modules in-process (fast; the same code from ``main()`` on).
 This one goes the whole way: the controller (on the host when the bed is User-Mode Linux, through
-tests/lib/bedctl.py), the module shipped to a managed host that is a network namespace here, run
+lvslab.bedctl), the module shipped to a managed host that is a network namespace here, run
 by that host's Python (the venv's) with ``LVS_TEST_PYROUTE2_PATH`` first on its import path when
 the kernel stage runs the tests with Debian's pyroute2. A ``sitecustomize`` on that path writes
 down which pyroute2 the module's own process imported (and the version the collection read of it),
@@ -23,10 +23,9 @@ from pathlib import Path
 
 from _ipvs_helpers import VIP
 from conftest import check_pyroute2
+from lvslab import bedctl
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "lib"))
-import bedctl  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 # Written from the bed and read by the controller: BED_OUT is the same path on both sides.

@@ -7,17 +7,12 @@ run, a race lost to another task, and bad configs that change nothing and name e
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from _ipvs_helpers import VIP, apply, four_way
-from conftest import Netns
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import parse_ip_vs_conn
-from drlab import DrLab
+from conftest import Netns
+from lvslab.lab import Lab
 
 RS1, RS2, RS3 = "192.168.1.2", "192.168.1.3", "192.168.1.4"
 
@@ -310,7 +305,7 @@ def _templates(director: Netns, port: int = 80) -> list[dict]:
 
 
 def test_a_live_persistence_template_survives_a_replaced_run(run_module):
-    with DrLab("ipvscfg", real_servers=2, clients=1, ports=(80,)) as lab:
+    with Lab("ipvscfg", real_servers=2, clients=1, ports=(80,)) as lab:
         director = Netns(lab.director.ns)
         rs = [{"address": h.ip, "weight": 1} for h in lab.rs]
         web = {"address": lab.vip, "port": 80, "scheduler": "rr", "persistence_timeout": 600, "real_servers": rs}

@@ -6,16 +6,11 @@ shows them, and a drain waits for them."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from _ipvs_helpers import apply
-from conftest import Netns
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import STAT_NAMES
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import parse_ip_vs_conn
-from drlab import DrLab
+from conftest import Netns
+from lvslab.lab import Lab
 
 
 def _templates(director: Netns, port: int = 80) -> list[dict]:
@@ -23,7 +18,7 @@ def _templates(director: Netns, port: int = 80) -> list[dict]:
 
 
 def test_edits_keep_the_live_persistence_template(run_module):
-    with DrLab("ipvstpl", real_servers=2, clients=1, ports=(80,)) as lab:
+    with Lab("ipvstpl", real_servers=2, clients=1, ports=(80,)) as lab:
         director = Netns(lab.director.ns)
         svc = {"address": lab.vip, "port": 80}
         apply(run_module, director, "ipvs_service", {**svc, "scheduler": "rr", "persistence_timeout": 600})
@@ -53,7 +48,7 @@ def test_edits_keep_the_live_persistence_template(run_module):
 
 
 def test_info_and_drain_with_live_connections(run_module):
-    with DrLab("ipvsinfo", real_servers=2, clients=1, ports=(80,)) as lab:
+    with Lab("ipvsinfo", real_servers=2, clients=1, ports=(80,)) as lab:
         director = Netns(lab.director.ns)
         svc = {"address": lab.vip, "port": 80}
         apply(run_module, director, "ipvs_service", {**svc, "scheduler": "rr", "persistence_timeout": 600})

@@ -1,21 +1,17 @@
 # Copyright (c) 2026, lvs.ipvs contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""tests/lib/bedctl.py: commands for the controller side, and the protocol of bin/bed's controller service."""
+"""lvslab.bedctl: commands for the controller side, and the protocol of bin/bed's controller service."""
 
 from __future__ import annotations
 
 import json
 import socketserver
 import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lib"))
-import bedctl
+from lvslab import bedctl
 
 
 def test_runs_here_without_a_controller(monkeypatch, tmp_path):

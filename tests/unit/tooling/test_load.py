@@ -1,19 +1,17 @@
 # Copyright (c) 2026, lvs.ipvs contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""tests/lib/load.py: the load harness - a bounded run on loopback, and what its summary counts."""
+"""tools/lvslab/load.py: the load harness - a bounded run on loopback, and what its summary counts."""
 
 from __future__ import annotations
 
 import http.server
 import io
 import json
-import sys
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lib"))
-import load
+from lvslab import load
 
 
 def _rec(client, n, port, server, ok=True):

@@ -7,7 +7,7 @@ In the User-Mode Linux bed a fork of a big Python process costs seconds, and ans
 a worker per host and task. So the controller runs where an operator's would, outside: ``bin/bed``
 starts a controller service on its side of the bed's network link and exports
 ``LVS_BED_CONTROLLER=host:port``. The managed nodes (namespaces with sshd, containers) stay in the
-bed, reached over the link as over any network. Elsewhere (qemu bed, a host with IPVS) the
+bed, reached over the link as over any network. On a host with IPVS the
 command simply runs here.
 """
 
@@ -110,7 +110,7 @@ def _emit(text: str, parts: list[str], logf, stream: bool) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """``python tests/lib/bedctl.py [--cwd DIR] -- COMMAND...``: run COMMAND on the controller side."""
+    """``python -m lvslab.bedctl [--cwd DIR] -- COMMAND...``: run COMMAND on the controller side."""
     cwd = None
     if argv[:1] == ["--cwd"]:
         cwd, argv = argv[1], argv[2:]

@@ -1,7 +1,7 @@
 # Copyright (c) 2026, lvs.ipvs contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Callback of bin/bench (tests/lib/bench.py): each task's time and outcome, and the play's stats, as JSON.
+"""Callback of bin/bench (tools/lvslab/bench.py): each task's time and outcome, and the play's stats, as JSON.
 
 Enabled by the benchmark only (ANSIBLE_CALLBACK_PLUGINS, ANSIBLE_CALLBACKS_ENABLED=bench_timer);
 writes ``$LVS_BENCH_RECORD`` when the playbook ends. A task's time runs from the controller

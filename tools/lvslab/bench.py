@@ -1,7 +1,13 @@
 # Copyright (c) 2026, lvs.ipvs contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The benchmark of bin/bench: the collection against ipvsadm on tables of S services of 10 DR real servers.
+"""The benchmark (bin/bench): the collection against ipvsadm on tables of S services of 10 DR real servers.
+
+    bin/bench [--sizes 10,100,1000] [--no-role] [--out DIR]
+    bin/bench --profile [--sizes 1000]
+
+Runs itself in the kernel test bed (bin/bed); prints one table (also left in DIR/bench/bench.md).
+--profile runs ipvs_config from empty and again instead, with the time of each of its phases.
 
 For each S, side by side in one run, each in network namespaces of the benchmark's own (nothing
 leaves them):
@@ -16,13 +22,14 @@ leaves them):
   (nothing to do) is timed whole (``ansible-playbook`` from start to end), and the tasks it executed
   are counted.
 
-The controller runs where bin/bed puts Ansible controllers (tests/lib/bedctl.py): on the host in the
+The controller runs where bin/bed puts Ansible controllers (lvslab.bedctl): on the host in the
 User-Mode Linux bed, the modules in the bed over its link; in place elsewhere. Every result is checked
 (the tables against ``ipvsadm -Sn``, ``changed`` as expected); a failed check stops the benchmark.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -35,9 +42,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bedctl  # noqa: E402
+from lvslab import ROOT as REPO
+from lvslab import bedctl
 
 VENV_BIN = Path(sys.executable).parent
 CALLBACKS = Path(__file__).resolve().parent / "bench_callback"
@@ -380,8 +386,8 @@ def report(rows: Sequence[Row], header: str) -> str:
 def commit() -> str:
     head = sh(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=False).stdout.strip() or "unknown"
     dirty = sh(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", "plugins", "roles",
-                "tests/lib"], check=False).stdout.strip()
-    return head + (" (with uncommitted changes in plugins, roles or tests/lib)" if dirty else "")
+                "tools"], check=False).stdout.strip()
+    return head + (" (with uncommitted changes in plugins, roles or tools)" if dirty else "")
 
 
 def header() -> str:
@@ -456,7 +462,7 @@ def profile(sizes: Sequence[int], scratch: Path) -> int:
     bench = Bench(scratch, log=lambda text: print(f"bench: {text}", file=sys.stderr, flush=True))
     sh(["modprobe", "ip_vs"], check=False)
     sh(["modprobe", "ip_vs_rr"], check=False)
-    env = dict(os.environ, PYTHONPATH=str(REPO / ".cache" / "collections"))
+    env = dict(os.environ, PYTHONPATH=f"{REPO / '.cache' / 'collections'}:{REPO / 'tools'}")
     try:
         for size in sizes:
             ns = bench.namespace(f"profile{size}")
@@ -464,7 +470,8 @@ def profile(sizes: Sequence[int], scratch: Path) -> int:
             args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"config": config(size), "state": "overridden"}}))
             for run in ("apply from empty", "no-op re-run"):
                 start = time.monotonic()
-                proc = subprocess.run(ns.argv(str(VENV_BIN / "python"), __file__, "phases", "ipvs_config", str(args)),
+                argv = ns.argv(str(VENV_BIN / "python"), "-m", "lvslab.bench", "phases", "ipvs_config", str(args))
+                proc = subprocess.run(argv,
                                       capture_output=True, text=True, env=env, check=False)
                 seconds = time.monotonic() - start
                 lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -507,8 +514,30 @@ def main(sizes: Sequence[int], scratch: Path, *, role: bool | None = None) -> in
     return 0
 
 
-if __name__ == "__main__":  # python tests/lib/bench.py phases MODULE ARGS_FILE: one timed module run (profile())
+def cli() -> int:
+    """bin/bench: on the host, this command again in the bed; in the bed, the measurements."""
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10,100,1000", help="numbers of services, comma-separated (%(default)s)")
+    parser.add_argument("--no-role", action="store_true", help="leave out the director role's column")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead: ipvs_config from empty and again, with the time of each phase, for each size")
+    parser.add_argument("--out", help="bin/bed --out directory (default .cache/bed/bench)")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+    if os.environ.get("LVS_BED"):  # inside the bed: measure
+        scratch = Path(os.environ.get("BED_OUT") or "/tmp") / "bench"
+        if args.profile:
+            return profile(sizes, scratch)
+        return main(sizes, scratch, role=False if args.no_role else None)
+    out = Path(args.out) if args.out else REPO / ".cache" / "bed" / "bench"
+    argv = ["bin/bench", "--sizes", ",".join(map(str, sizes)), *(["--no-role"] if args.no_role else []),
+            *(["--profile"] if args.profile else [])]
+    return subprocess.run([str(REPO / "bin" / "bed"), "run", "--out", str(out), "--", *argv], check=False).returncode
+
+
+if __name__ == "__main__":  # python -m lvslab.bench phases MODULE ARGS_FILE: one timed module run (profile())
     if sys.argv[1:2] == ["phases"] and len(sys.argv) == 4:
         phases(sys.argv[2], sys.argv[3])
     else:
-        sys.exit("usage: bench.py phases MODULE ARGS_FILE")
+        sys.exit(cli())

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Stand-in for the get-pip bootstrap script that ansible-test downloads from a host this machine cannot reach.
 
-bin/test copies it to ansible-test's cache. ansible-test runs it in a new virtual environment
+bin/ansible-test copies it to ansible-test's cache. ansible-test runs it in a new virtual environment
 with pip's arguments (for example ``pip==24.2 --no-setuptools``): pip comes from the
 interpreter's own ensurepip, then installs the requested version from the package index.
 """
