@@ -79,10 +79,10 @@ class Weights(threading.Thread):
     def out_of_rotation(self, server: str, t1: float, t2: float) -> bool:
         """Whether ``server`` (a name) had weight 0 somewhere between t1 and t2 (one sample of slack each side)."""
         address = self.lab.hosts[server].ip
-        times = [t for t, _ in self.samples]
+        times = [sample[0] for sample in self.samples]
         first = max(0, next((i for i, t in enumerate(times) if t >= t1), len(times)) - 1)
         last = next((i for i, t in enumerate(times) if t > t2), len(times) - 1)
-        return any(w.get(address) == 0 for _, w in self.samples[first:last + 1])
+        return any(weights.get(address) == 0 for _when, weights in self.samples[first:last + 1])
 
 
 def _under_load(lab: SiteLab, name: str, min_count: int, **extra: str):

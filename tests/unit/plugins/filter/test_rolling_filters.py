@@ -36,8 +36,8 @@ def test_entries_per_director_and_service_with_weights_and_health_ports():
 
 def test_bad_director_services_name_the_director():
     with pytest.raises(AnsibleFilterError, match=r"director_services of d2 do not check out.*w l c"):
-        rolling_entries(["d1", "d2"], [SERVICES, [{"name": "x", "vip": "192.168.0.1", "ports": [80],
-                                                    "scheduler": "w l c"}]], "192.168.1.2")
+        bad = [{"name": "x", "vip": "192.168.0.1", "ports": [80], "scheduler": "w l c"}]
+        rolling_entries(["d1", "d2"], [SERVICES, bad], "192.168.1.2")
     with pytest.raises(AnsibleFilterError, match="'rs1' is not an IPv4 or IPv6 address"):
         rolling_entries(["d1"], [SERVICES], "rs1")
 
