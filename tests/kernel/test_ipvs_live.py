@@ -88,3 +88,39 @@ def test_info_and_drain_with_live_connections(run_module):
         assert res.result["left"]["persistent"] == 1
         assert f"real server {busy_ip}:80 of TCP {lab.vip}:80 still has" in res.msg
         assert f"-a -t {lab.vip}:80 -r {busy_ip}:80 -g -w 0" in director.ipvsadm_save()
+
+
+def test_drain_does_not_wait_for_templates_the_kernel_invalidated(run_module):
+    """With expire_quiescent_template=1, a client of a weight-0 server that comes back is scheduled afresh and its
+    template is invalidated (ports 0xffff), yet it stays in the kernel's persistent count until its 600 s run out:
+    the drain ends when the client has left, not 600 s later (before: it waited out its deadline)."""
+    import threading
+
+    with Lab("ipvsinv", real_servers=2, clients=1, ports=(80,)) as lab:
+        director = Netns(lab.director.ns)
+        director.run("sysctl -qw net.ipv4.vs.expire_quiescent_template=1 && ipvsadm --set 900 1 300")
+        svc = {"address": lab.vip, "port": 80}
+        apply(run_module, director, "ipvs_service", {**svc, "scheduler": "rr", "persistence_timeout": 600})
+        for rs in lab.rs:
+            apply(run_module, director, "ipvs_real_server", {"service": svc, "address": rs.ip, "weight": 1})
+        first = lab.request("client1", 80)
+        busy_ip = lab[first].ip
+        answers: list[str] = []
+
+        def comes_back() -> None:  # while the drain waits: the client's next page, then another
+            for _page in range(2):
+                threading.Event().wait(3)
+                answers.append(lab.request("client1", 80))
+
+        client = threading.Thread(target=comes_back, daemon=True)
+        client.start()
+        res = run_module(director, "ipvs_real_server", {"service": svc, "address": busy_ip, "state": "absent",
+                                                        "drain": True, "drain_timeout": 40})
+        client.join()
+        assert res.changed and not res.failed and res.result["drained"], res.result
+        assert answers and all(a.startswith("rs") and a != first for a in answers), (first, answers)
+        assert not any(busy_ip in line for line in director.ipvsadm_save())
+        # the invalidated template is still in the kernel's table (what the kernel's count kept waiting for)
+        left = [r for r in parse_ip_vs_conn(director.proc("net/ip_vs_conn")) if r["template"]
+                and r["dest_address"] == busy_ip]
+        assert left and all(r["virtual_port"] == 0xFFFF for r in left), left
