@@ -18,8 +18,6 @@ from ansible_collections.lvs.ipvs.plugins.filter.director import director_plan
 from ansible_collections.lvs.ipvs.plugins.module_utils import _model
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError
 
-INVALIDATED_PORT = 0xFFFF  # the ports of a template the kernel invalidated (ip_vs_check_template)
-
 
 def _address(value: Any, what: str) -> str:
     try:
@@ -78,7 +76,7 @@ def rolling_connections(services: list[dict], address: str, connections: list[di
         for row in connections:
             if row.get("dest_address") != wanted:
                 continue
-            invalidated = row.get("template") and row.get("virtual_port") == INVALIDATED_PORT
+            invalidated = row.get("template") and row.get("virtual_port") == _model.INVALIDATED_PORT
             if row.get("template") and not invalidated:
                 live += 1
             if not invalidated and len(rows) < 10:
