@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import os
 import shlex
 import shutil
@@ -165,10 +166,15 @@ def _terminated(signum: int, _frame: object) -> None:
 def bed_key() -> Path:
     """The key the host uses to reach the bed's sshd (made once)."""
     key = CACHE / "bed" / "ssh" / "id_ed25519"
-    if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lvs-ipvs-bed", "-f", str(key)],
-                       check=True, capture_output=True)
+    key.parent.mkdir(parents=True, exist_ok=True)
+    # bin/test starts two beds at once: the first makes the key, the other waits for it.
+    with open(key.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (key.exists() and key.with_suffix(".pub").exists()):
+            key.unlink(missing_ok=True)
+            key.with_suffix(".pub").unlink(missing_ok=True)
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lvs-ipvs-bed", "-f", str(key)],
+                           check=True, capture_output=True)
     return key
 
 
