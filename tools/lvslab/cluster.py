@@ -48,10 +48,10 @@ def mode_cases(mode: str) -> list[str]:
 class SiteLab(Lab):
     """``up()`` builds the lab and writes the inventory, ``configure()`` runs site.yml, ``down()`` removes all."""
 
-    def __init__(self, cases: list[str], *, tag: str = "lvslab", subnet: int = 77,
+    def __init__(self, cases: list[str], *, tag: str = "lvslab", subnet: int = 77, real_servers: int = 2,
                  directory: str | Path | None = None) -> None:
-        super().__init__(tag, real_servers=2, clients=2, ports=PLAIN_PORTS, tls_ports=TLS_PORTS, subnet=subnet,
-                         dr=False, ssh=True, directory=directory)
+        super().__init__(tag, real_servers=real_servers, clients=2, ports=PLAIN_PORTS, tls_ports=TLS_PORTS,
+                         subnet=subnet, dr=False, ssh=True, directory=directory)
         self.all_cases = load_cases()
         unknown = [c for c in cases if c not in self.all_cases["cases"]]
         if unknown:

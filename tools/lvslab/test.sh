@@ -5,7 +5,7 @@
 #
 # Run every test of lvs.ipvs: the README's test command, and what .ci/run calls.
 #
-#   bin/test              setup, then every stage: lint, unit, netfilter, kernel, roles, e2e, molecule
+#   bin/test              setup, then every stage: lint, unit, netfilter, kernel, roles, e2e, molecule, soak
 #   bin/test unit kernel  setup, then only the stages named
 #
 # Each stage prints its name and duration. A stage that fails, or cannot run, fails the whole
@@ -17,9 +17,9 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 VENV="$ROOT/.cache/venv"
-ALL_STAGES=(lint unit netfilter kernel roles e2e molecule)
+ALL_STAGES=(lint unit netfilter kernel roles e2e molecule soak)
 DEFAULT_STAGES=("${ALL_STAGES[@]}")
-BED_STAGES=" kernel roles e2e molecule "
+BED_STAGES=" kernel roles e2e molecule soak "
 BED_OUT_DIR="$ROOT/.cache/bed/test"
 # Each pytest run writes JUnit XML here (in the bed: under $BED_OUT, handed back); bin/test reads them
 # all at the end for the ten slowest tests across stages.
@@ -215,6 +215,12 @@ stage_molecule() {
   "$ROOT/bin/molecule-bed"
 }
 
+# The director role's randomized reconcile soak under load (tests/soak: 20 seeded rounds, each round's
+# figures printed; LVS_SOAK_SEED replays one, LVS_SOAK_ROUNDS changes the count).
+stage_soak() {
+  python -m pytest -p no:cacheprovider -q -s -ra "$(junit soak)" tests/soak
+}
+
 print_summary() {
   printf '\n%-10s %-7s %s\n' stage result seconds
   local r
@@ -265,7 +271,7 @@ bed_collect() {
 }
 
 # On the host: the bed stages asked for. The User-Mode Linux bed has one CPU, so with both
-# groups asked for, two beds run side by side (kernel+roles+e2e, and molecule: about equally
+# groups asked for, two beds run side by side (kernel+roles+e2e, and molecule+soak: about equally
 # long): each has its own namespaces, link and output directory. LVS_BED_PARALLEL=0: one bed.
 run_bed_stages() {
   local a=() b=() s pid lockfd
@@ -281,7 +287,7 @@ run_bed_stages() {
       step "container image for molecule (bin/images build)" "$ROOT/bin/images" build || { RESULTS+=("molecule FAILED -"); FAILED=1; return; } ;;
   esac
   for s in "$@"; do
-    case "$s" in molecule) b+=("$s") ;; *) a+=("$s") ;; esac
+    case "$s" in molecule|soak) b+=("$s") ;; *) a+=("$s") ;; esac
   done
   local info
   info=$("$ROOT/bin/bed" info 2>/dev/null)   # not piped into grep -q: pipefail + SIGPIPE
