@@ -207,8 +207,9 @@ stage_roles() {
   python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit roles)" tests/kernel/test_roles_site.py
 }
 
+# -s: the tests print their figures (requests, failures, moves of the rolling maintenance) as they go.
 stage_e2e() {
-  python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit e2e)" tests/e2e
+  python -m pytest -p no:cacheprovider -q -s -ra --durations=10 "$(junit e2e)" tests/e2e
 }
 
 stage_molecule() {
