@@ -5,26 +5,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import io
-import json
-
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
+from _runner import run_module
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs
 
 
 def run(module: str, args: dict, *, check_mode: bool = False) -> dict:
-    payload = dict(args, _ansible_check_mode=check_mode, _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)
-    basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": payload}))
-    basic._ANSIBLE_PROFILE = "legacy"
-    mod = importlib.import_module(f"ansible_collections.lvs.ipvs.plugins.modules.{module}")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
-        mod.main()
-    return json.loads(out.getvalue().strip().splitlines()[-1])
+    return run_module(module, args, check_mode=check_mode)
 
 
 @pytest.fixture(autouse=True)

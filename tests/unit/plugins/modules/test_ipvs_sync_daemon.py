@@ -10,17 +10,13 @@ show on demand: a restart whose old daemon cannot be started again either.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import importlib
-import io
-import json
 from dataclasses import replace
 from typing import ClassVar
 
 import pytest
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
+from _runner import run_module
 from ansible_collections.lvs.ipvs.plugins.module_utils import _ipvs
 from ansible_collections.lvs.ipvs.plugins.module_utils import _model as m
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import KernelError
@@ -31,14 +27,7 @@ MASTER = m.SyncDaemon("master", "eth1", syncid=10, maxlen=1472)
 
 
 def run(args: dict, *, check_mode: bool = False, diff: bool = False) -> dict:
-    payload = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff, _ansible_remote_tmp="/tmp",
-                   _ansible_keep_remote_files=False)
-    basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": payload}))
-    basic._ANSIBLE_PROFILE = "legacy"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
-        module.main()
-    return json.loads(out.getvalue().strip().splitlines()[-1])
+    return run_module(module, args, check_mode=check_mode, diff=diff)
 
 
 class FakeIpvs:
