@@ -76,8 +76,8 @@ def rolling_connections(services: list[dict], address: str, connections: list[di
         for row in connections:
             if row.get("dest_address") != wanted:
                 continue
-            invalidated = row.get("template") and row.get("virtual_port") == _model.INVALIDATED_PORT
-            if row.get("template") and not invalidated:
+            invalidated = row.get("template") and not _model.binds_client(row)
+            if _model.binds_client(row):
                 live += 1
             if not invalidated and len(rows) < 10:
                 what = "template" if row.get("template") else row.get("state")

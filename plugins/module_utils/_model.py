@@ -730,6 +730,12 @@ def parse_ip_vs_conn(text: str) -> list[dict[str, Any]]:
 INVALIDATED_PORT = 0xFFFF  # the virtual and real-server port of a template the kernel invalidated
 
 
+def binds_client(row: Mapping[str, Any]) -> bool:
+    """Whether a :func:`parse_ip_vs_conn` row is a persistence template that still binds its client: not one the
+    kernel invalidated (``expire_quiescent_template``: its ports become 0xffff when the client comes back)."""
+    return bool(row.get("template")) and row.get("virtual_port") != INVALIDATED_PORT
+
+
 def live_templates(rows: Iterable[Mapping[str, Any]], key: ServiceKey, address: str, port: int) -> int | None:
     """The persistence templates among :func:`parse_ip_vs_conn` ``rows`` that still bind a client of the service
     ``key`` to the real server ``address``:``port``; None when the rows cannot tell (an IPv6 firewall mark).
@@ -742,9 +748,7 @@ def live_templates(rows: Iterable[Mapping[str, Any]], key: ServiceKey, address: 
         return None
     count = 0
     for row in rows:
-        if not row["template"] or row["dest_address"] != address or row["dest_port"] != port:
-            continue
-        if row["virtual_port"] == INVALIDATED_PORT:
+        if not binds_client(row) or row["dest_address"] != address or row["dest_port"] != port:
             continue
         if key.is_fwmark:
             if row["fwmark"] != key.fwmark:
