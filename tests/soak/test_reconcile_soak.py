@@ -101,7 +101,7 @@ def edit(lab: SoakLab, rng: random.Random, services: list[dict]) -> tuple[list[d
     """A random edit of 1 to 3 changes; returns the new services and what changed, in words."""
     out = yaml.safe_load(yaml.safe_dump(services))
     words: list[str] = []
-    for _ in range(rng.randint(1, 3)):
+    for _change in range(rng.randint(1, 3)):
         kinds = ["reweight", "scheduler", "timeout"]
         free = [vp for vp in universe(lab) if f"{vp[0]}:{vp[1]}" not in {key(s) for s in out}]
         if free:
