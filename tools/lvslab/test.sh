@@ -247,7 +247,8 @@ bed_launch() {
   shift
   start=$(now)
   rm -f "$out.status"
-  "$ROOT/bin/bed" run --out "$out" -- bin/test --in-bed "$@"
+  # A bed's stages take 30-40 minutes on a busy machine: more than bin/bed's default limit, less than CI's 90.
+  "$ROOT/bin/bed" run --timeout "${LVS_BED_TIMEOUT:-4800}" --out "$out" -- bin/test --in-bed "$@"
   rc=$?
   echo "$rc $(elapsed "$start")" > "$out.status"
 }
