@@ -165,7 +165,8 @@ def _check_lines(check: dict[str, Any]) -> list[str]:
     kind = check["type"]
     lines = [f"{CHECK_TYPES[kind]} {{"]
     if kind in ("http", "https"):
-        lines += ["  url {", f"    path {check.get('path', '/')}",
+        # fast_recovery: a real server that answers again comes back after one good check, not a delay_loop later.
+        lines += ["  fast_recovery", "  url {", f"    path {check.get('path', '/')}",
                   f"    status_code {' '.join(check.get('status_code') or ['200'])}", "  }"]
         if check.get("virtualhost"):
             lines.append(f"  virtualhost {check['virtualhost']}")
