@@ -126,7 +126,7 @@ def test_keepalived_builds_the_rendered_table(kad, run_module):
     check = keepalived.keepalived_table_check(gathered.result["gathered"], "\n".join(kad.rendered))
     assert check == {"equal": True, "differences": [], "down": [], "live": kad.rendered}
     # Real packets through the table keepalived built: persistent port 80 keeps the client on one server.
-    answers = {lab.request("client1", 80) for _ in range(4)}
+    answers = {lab.request("client1", 80) for attempt in range(4)}
     assert len(answers) == 1 and answers <= {"rs1", "rs2"}, answers
 
 
@@ -145,7 +145,7 @@ def test_a_dead_real_server_leaves_the_table_and_comes_back(kad):
           f"{DEFAULTS['retry']} x delay_before_retry {DEFAULTS['delay_before_retry']})")
     assert gone <= DETECT_WITHIN, f"{gone:.1f} s is over the detection time {DETECT_WITHIN} s"
     assert _saved(director) == [line for line in kad.rendered if rs1 + ":" not in line]
-    assert {lab.request("client1", 80) for _ in range(3)} == {"rs2"}
+    assert {lab.request("client1", 80) for attempt in range(3)} == {"rs2"}
     # Start it again: it comes back into every service, with its weight.
     server = kad.web_server(0)
     try:
