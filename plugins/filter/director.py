@@ -42,6 +42,8 @@ def _real_servers(raw: dict, label: str, errors: list[str]) -> list[dict]:
     out = []
     for item in items:
         rs = dict(item) if isinstance(item, dict) else {"address": item}
+        # The health check is the role's own (keepalived engine, see the keepalived_config filter), not IPVS.
+        rs.pop("health_check", None)
         rs.setdefault("forwarding", "dr")
         rs.setdefault("weight", 1)
         out.append({k: v for k, v in rs.items() if v is not None})

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 # The commands the roles and their boot-time scripts run; "ip" and "sysctl" serve the real servers too.
-COMMANDS = ("ipvsadm", "iptables", "ip6tables", "iptables-restore", "ip6tables-restore", "modprobe", "ip", "sysctl")
+COMMANDS = ("ipvsadm", "iptables", "ip6tables", "iptables-restore", "ip6tables-restore", "modprobe", "ip", "sysctl",
+            "keepalived")
 # Where root's commands live even when the module's PATH lacks them (sudo, cron).
 SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin")
 

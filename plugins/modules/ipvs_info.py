@@ -14,8 +14,8 @@ description:
     counters; the connection timeouts; the connection sync daemons; the C(net.ipv4.vs.*) sysctls; and
     the connection table of C(/proc/net/ip_vs_conn) with persistence templates marked as such.
   - With O(gather=prerequisites), what the host has of what the collection needs (the pyroute2
-    library for the Python that runs the modules, the C(ipvsadm), C(iptables), C(modprobe), C(ip)
-    and C(sysctl) commands, whether IPVS is loaded) and its distribution; this works without
+    library for the Python that runs the modules, the C(ipvsadm), C(iptables), C(modprobe), C(ip),
+    C(sysctl) and C(keepalived) commands, whether IPVS is loaded) and its distribution; this works without
     pyroute2, and is what the roles' preflight reads before they change anything.
   - Read-only; runs in check mode.
 author:
@@ -200,7 +200,7 @@ prerequisites:
       returned: always
       sample: {ipvsadm: /usr/sbin/ipvsadm, iptables: /usr/sbin/iptables, ip6tables: /usr/sbin/ip6tables,
                iptables-restore: /usr/sbin/iptables-restore, ip6tables-restore: /usr/sbin/ip6tables-restore,
-               modprobe: /usr/sbin/modprobe, ip: /usr/bin/ip, sysctl: /usr/sbin/sysctl}
+               modprobe: /usr/sbin/modprobe, ip: /usr/bin/ip, sysctl: /usr/sbin/sysctl, keepalived: null}
     ipvs_loaded:
       description: Whether the running kernel has IPVS loaded (C(/proc/net/ip_vs) exists).
       type: bool

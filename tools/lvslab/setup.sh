@@ -30,6 +30,8 @@ APT_PACKAGES=(
   kmod
   # netfilter and IPVS userland (ipvsadm only as a test oracle)
   iptables ipvsadm iproute2 procps
+  # the director role's keepalived engine (its tests run keepalived in the bed, as a fleet host has it)
+  keepalived
   # the lab and molecule
   docker.io debootstrap openssh-server openssh-client openssl curl
   # the virtual environment and ansible-test
