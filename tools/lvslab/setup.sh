@@ -11,7 +11,9 @@
 #      the test bed, a Linux kernel with IPVS run as a process, no emulation
 #   4. Debian's python3-pyroute2 (downloaded the same way) in .cache/pyroute2-debian/<version>: the
 #      kernel stage runs the IPVS tests a second time with the pyroute2 a Debian fleet host has
-#   5. .cache/collections/ansible_collections/lvs/ipvs -> this checkout, for ansible and ansible-test
+#   5. Debian's keepalived (downloaded with the libraries this machine lacks, unpacked, not installed) in
+#      .cache/keepalived/<version>: the two-director lab runs it in the directors' namespaces (tests/kernel/test_ha.py)
+#   6. .cache/collections/ansible_collections/lvs/ipvs -> this checkout, for ansible and ansible-test
 # A failed download or install stops with the tool's own error output.
 #
 # Usage: bin/setup [--relock]
@@ -23,6 +25,7 @@ CACHE="$ROOT/.cache"
 VENV="$CACHE/venv"
 UML_DIR="$CACHE/uml"
 DEB_PYROUTE2_DIR="$CACHE/pyroute2-debian"
+KEEPALIVED_DIR="$CACHE/keepalived"
 PY=python3
 
 APT_PACKAGES=(
@@ -168,6 +171,63 @@ install_debian_pyroute2() {
   log "Debian's python3-pyroute2: $ver ready"
 }
 
+# Debian's keepalived, for the two-director lab only (the roles install it on a fleet host from its packages).
+# Not installed: keepalived and those of its dependencies (recursively, first alternative) this machine does not
+# have are downloaded with apt-get download and unpacked into .cache/keepalived/<version>; the lab runs
+# usr/sbin/keepalived with LD_LIBRARY_PATH on the unpacked libraries (lvslab.lab.keepalived_command).
+missing_deps() {  # missing_deps PKG: the packages of PKG's Depends closure that are not installed
+  local queue=("$1") seen=" $1 " p d
+  while [ "${#queue[@]}" -gt 0 ]; do
+    p=${queue[0]}; queue=("${queue[@]:1}")
+    for d in $(apt-cache show --no-all-versions "$p" 2>/dev/null | awk -F': ' '/^(Pre-)?Depends:/{print $2}' \
+               | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/:any//' -e 's/ //g'); do
+      case "$seen" in *" $d "*) continue ;; esac
+      seen="$seen$d "
+      dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q 'install ok installed' && continue
+      echo "$d"
+      queue+=("$d")
+    done
+  done
+}
+
+install_keepalived() {
+  if [ -L "$KEEPALIVED_DIR/current" ] && [ -f "$KEEPALIVED_DIR/current/.complete" ]; then
+    log "Debian's keepalived: cached ($(readlink "$KEEPALIVED_DIR/current"))"
+    return
+  fi
+  local ver
+  ver=$(apt-cache policy keepalived 2>/dev/null | awk '/Candidate:/{print $2; exit}')
+  if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+    apt_update_once
+    ver=$(apt-cache policy keepalived 2>/dev/null | awk '/Candidate:/{print $2; exit}')
+  fi
+  [ -n "$ver" ] && [ "$ver" != "(none)" ] || die "Debian has no keepalived package in this machine's apt sources"
+  local dest="$KEEPALIVED_DIR/${ver//:/_}" dl="$KEEPALIVED_DIR/download" libs deb
+  local -a deps
+  mapfile -t deps < <(missing_deps keepalived)
+  log "Debian's keepalived: downloading $ver${deps[*]:+ and ${deps[*]}} (unpacked into $dest, not installed)"
+  rm -rf "$dest" "$dl"
+  mkdir -p "$dl"
+  chmod 0777 "$dl"   # apt's sandbox user writes the download here
+  (cd "$dl" && quiet apt-get download -q "keepalived=$ver" "${deps[@]}") || die "apt-get download keepalived=$ver ${deps[*]} failed"
+  mkdir -p "$dest"
+  for deb in "$dl"/*.deb; do
+    dpkg-deb -x "$deb" "$dest" || die "cannot unpack $deb"
+  done
+  [ -x "$dest/usr/sbin/keepalived" ] || die "keepalived $ver has no usr/sbin/keepalived"
+  libs="$dest/usr/lib/x86_64-linux-gnu:$dest/usr/lib"
+  if LD_LIBRARY_PATH="$libs" ldd "$dest/usr/sbin/keepalived" | grep -q "not found"; then
+    LD_LIBRARY_PATH="$libs" ldd "$dest/usr/sbin/keepalived" >&2
+    die "keepalived $ver: libraries not found (above)"
+  fi
+  LD_LIBRARY_PATH="$libs" "$dest/usr/sbin/keepalived" --version >/dev/null 2>&1 \
+    || die "keepalived $ver does not run: $dest/usr/sbin/keepalived --version failed"
+  rm -rf "$dl"
+  touch "$dest/.complete"
+  ln -sfn "${ver//:/_}" "$KEEPALIVED_DIR/current"
+  log "Debian's keepalived: $ver ready"
+}
+
 link_collection() {
   local d="$CACHE/collections/ansible_collections/lvs"
   mkdir -p "$d"
@@ -182,6 +242,7 @@ main() {
   install_venv "$mode"
   install_uml
   install_debian_pyroute2
+  install_keepalived
   link_collection
   log "done in $((SECONDS - start)) s"
 }
