@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from _fwmark_support import NamedNetns
-from conftest import run_module_in, sh
+from conftest import FIGURE_LINES, run_module_in, sh
 from lvslab import load
 from lvslab.lab import Lab, vrrp_config
 
@@ -144,19 +144,27 @@ class HA:
                    "failed": summary["failed"], "longest_wait_s": round(wait, 2), "moves": summary["moves"],
                    "errors": summary["errors"], "before_event": sum(r["t"] < event for r in records),
                    "after_vips_moved": sum(r["t"] > event + moved for r in records)}
-        print(f"HA {name}: VIPs on {to} after {figures['vips_moved_s']} s; {summary['requests']} requests "
-              f"({figures['before_event']} sent before the switch, {figures['after_vips_moved']} after the VIPs "
-              f"moved), {summary['failed']} failed; longest wait for an answer {figures['longest_wait_s']} s; "
-              f"clients moved under load: {summary['moves']}")
+        report(f"HA {name}: VIPs on {to} after {figures['vips_moved_s']} s; {summary['requests']} requests "
+               f"({figures['before_event']} sent before the switch, {figures['after_vips_moved']} after the VIPs "
+               f"moved), {summary['failed']} failed; longest wait for an answer {figures['longest_wait_s']} s; "
+               f"clients moved under load: {summary['moves']}")
         FIGURES.append(figures)
         return figures
 
 
 FIGURES: list[dict] = []
+LINES: list[str] = []
+
+
+def report(line: str) -> None:
+    """Print a figure now (with -s) and again in the run's summary (bin/test captures the output of tests)."""
+    print(line)
+    LINES.append(line)
 
 
 @pytest.fixture(scope="module")
-def ha(ipvs_kernel, tmp_path_factory):
+def ha(ipvs_kernel, tmp_path_factory, request):
+    request.config.stash[FIGURE_LINES] = LINES
     lab = Lab("ha", real_servers=3, clients=len(SYNCED + CONTROL), directors=2, vips=3, ports=(80, 443, 23))
     lab.up(servers=True)
     try:
@@ -220,8 +228,8 @@ def test_failover_and_failback_keep_every_client_on_its_real_server(ha):
     while ha.templates("director2", SYNCED) != first and time.monotonic() < deadline:
         time.sleep(0.25)
     synced = ha.templates("director2", SYNCED)
-    print(f"HA templates synced to director2 before the failover: {len(synced)} of {n}, all there "
-          f"{time.monotonic() - start:.1f} s after the last client's last answer")
+    report(f"HA templates synced to director2 before the failover: {len(synced)} of {n}, all there "
+           f"{time.monotonic() - start:.1f} s after the last client's last answer")
     FIGURES.append({"switch": "sync", "synced": len(synced), "of": n, "seconds": round(time.monotonic() - start, 1)})
     print("\n".join(row for row in lab["director2"].run("ipvsadm -Lcn").splitlines() if ":0 " in row))
     assert synced == first, lab["director2"].run("ipvsadm -Lcn")
@@ -230,7 +238,7 @@ def test_failover_and_failback_keep_every_client_on_its_real_server(ha):
     figures = ha.switch("keepalived-stop", lambda: lab.stop_keepalived("director"), "director2", SYNCED)
     after = ha.probe(list(reversed(SYNCED)))
     kept = _kept(first, after)
-    print(f"HA after failover (keepalived stopped): clients kept on their real server: {kept} of {n}")
+    report(f"HA after failover (keepalived stopped): clients kept on their real server: {kept} of {n}")
     assert ha.total_conns("director2") > conns  # the requests went through director2 ...
     assert kept == n, (first, after)  # ... and every client kept its server
     assert figures["moves"] == 0, figures
@@ -241,7 +249,7 @@ def test_failover_and_failback_keep_every_client_on_its_real_server(ha):
         "director", SYNCED)
     after = ha.probe(SYNCED)
     kept = _kept(first, after)
-    print(f"HA after failback: clients kept on their real server: {kept} of {n}")
+    report(f"HA after failback: clients kept on their real server: {kept} of {n}")
     assert ha.total_conns("director") > conns
     assert kept == n, (first, after)
     assert figures["moves"] == 0, figures
@@ -262,14 +270,14 @@ def test_a_cut_link_fails_over_and_back_keeping_the_clients(ha):
         figures = ha.switch("link-cut", cut, "director2", SYNCED)
         after = ha.probe(list(reversed(SYNCED)))
         kept = _kept(first, after)
-        print(f"HA after failover (link cut): clients kept on their real server: {kept} of {n}")
+        report(f"HA after failover (link cut): clients kept on their real server: {kept} of {n}")
         assert kept == n, (first, after)
         assert figures["moves"] == 0, figures
     finally:
         mend_figures = ha.switch("link-back", mend, "director", SYNCED)
     after = ha.probe(SYNCED)
     kept = _kept(first, after)
-    print(f"HA after the link came back: clients kept on their real server: {kept} of {n}")
+    report(f"HA after the link came back: clients kept on their real server: {kept} of {n}")
     assert kept == n, (first, after)
     assert mend_figures["moves"] == 0, mend_figures
 
@@ -289,7 +297,7 @@ def test_without_sync_the_same_failover_moves_clients(ha):
     ha.wait_holder("director2")
     after = ha.probe(list(reversed(CONTROL)))
     moved = n - _kept(first, after)
-    print(f"HA control, sync off: clients moved to another real server by the failover: {moved} of {n}")
+    report(f"HA control, sync off: clients moved to another real server by the failover: {moved} of {n}")
     # rr from a fresh scheduler, clients in the reverse order: at least one client of each service moves
     assert moved >= 3, (first, after)
     FIGURES.append({"switch": "control-sync-off", "moved": moved, "of": n})
