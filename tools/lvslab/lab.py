@@ -83,12 +83,16 @@ def _cmdlines() -> list[tuple[str, str]]:
 
 
 def keepalived_command() -> tuple[list[str], dict[str, str]]:
-    """Debian's keepalived as bin/setup unpacked it: (argv prefix, environment with its libraries)."""
+    """keepalived: (argv prefix, environment). Debian's as bin/setup unpacked it (with its libraries), else the
+    system's (a host where keepalived is installed)."""
     binary = KEEPALIVED_DIR / "usr" / "sbin" / "keepalived"
-    if not binary.exists():
-        raise RuntimeError(f"no keepalived at {binary}: run bin/setup (it unpacks Debian's keepalived there)")
-    libs = f"{KEEPALIVED_DIR}/usr/lib/x86_64-linux-gnu:{KEEPALIVED_DIR}/usr/lib"
-    return [str(binary)], {**os.environ, "LD_LIBRARY_PATH": libs}
+    if binary.exists():
+        libs = f"{KEEPALIVED_DIR}/usr/lib/x86_64-linux-gnu:{KEEPALIVED_DIR}/usr/lib"
+        return [str(binary)], {**os.environ, "LD_LIBRARY_PATH": libs}
+    system = shutil.which("keepalived") or shutil.which("keepalived", path="/usr/sbin:/sbin")
+    if system is None:
+        raise RuntimeError(f"no keepalived at {binary} nor on this system: run bin/setup")
+    return [system], dict(os.environ)
 
 
 def vrrp_config(name: str, *, interface: str, vips: list[str], priority: int, router_id: int = 51,
