@@ -99,9 +99,15 @@ def check_pyroute2(version: str | None, location: str | None) -> None:
         assert version == want_version, f"pyroute2 {version} was imported, not LVS_TEST_PYROUTE2_VERSION={want_version}"
 
 
+# Figures a test measured (test_ha.py's failover times and counts), printed at the end of the run.
+FIGURE_LINES = pytest.StashKey[list]()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     for how, what in config.stash.get(PYROUTE2_SEEN, {}).items():
         terminalreporter.write_line(f"pyroute2 used {how}: {what}")
+    for line in config.stash.get(FIGURE_LINES, []):
+        terminalreporter.write_line(line)
 
 
 def sh(cmd: str | list[str], *, check: bool = True, input: str | None = None) -> str:

@@ -7,6 +7,7 @@ Topology (every name carries the lab's tag, so several labs can live side by sid
 
     <tag>-sw        holds the bridge br0; one veth peer per host is enslaved to it
     <tag>-director  eth0 10.77.N.2/24
+    <tag>-director2 eth0 10.77.N.3/24    (``directors=2``: the two-director lab of docs/ha.md)
     <tag>-rs1..     eth0 10.77.N.(10+i)/24
     <tag>-client1.. eth0 10.77.N.(100+i)/24
 
@@ -14,12 +15,19 @@ What else it builds is asked for (every namespace is the lab's own; no traffic l
 
 * ``dr=True`` (default): the DR settings made by hand - the VIP 10.77.N.250/32 on the director's eth0,
   and on the real servers' lo with arp_ignore=1, arp_announce=2. ``dr=False`` leaves them to whoever
-  configures the lab (the collection's roles).
+  configures the lab (the collection's roles). ``vips=K`` makes K VIPs (10.77.N.250, .251, ...), all of them
+  on every real server's lo. With ``directors=2`` no director gets a VIP from the lab: whoever holds the
+  VIPs (keepalived's VRRP, :meth:`Lab.start_keepalived`) puts them there.
 * ``ssh=True``: sshd in every namespace on its own address (root, by key only; keys, known_hosts and
   an ssh_config in the lab directory) and a leg of the root namespace on the bridge (``<tag>-ctl``,
   .1), from where Ansible reaches every host as it would a fleet (lvslab.cluster does that).
 * ``start_servers()`` (``up(servers=True)``): labserver.py on every real server, answering ``rsN port P`` on
   ``ports``, and over TLS on ``tls_ports``.
+
+``start_keepalived(director, config)`` runs Debian's keepalived (installed by bin/setup)
+in a director's namespace with any keepalived.conf: :func:`vrrp_config` writes the lab's VRRP-only one, and a
+keepalived.conf rendered by the collection (virtual_server blocks included) runs the same way with
+``vrrp_only=False``.
 
 The clients send requests and record which real server answered: ``request(client, port)`` names it,
 ``requests(plan)`` returns :class:`Answer` rows; ``conn_templates()`` reads the persistence templates
@@ -73,6 +81,34 @@ def _cmdlines() -> list[tuple[str, str]]:
     return out
 
 
+def keepalived_command() -> tuple[list[str], dict[str, str]]:
+    """keepalived: (argv prefix, environment). Debian's, which bin/setup installs (as it does ipvsadm)."""
+    system = shutil.which("keepalived") or shutil.which("keepalived", path="/usr/sbin:/sbin")
+    if system is None:
+        raise RuntimeError("no keepalived on this system: run bin/setup")
+    return [system], dict(os.environ)
+
+
+def vrrp_config(name: str, *, interface: str, vips: list[str], priority: int, router_id: int = 51,
+                advert_int: float = 1, peers: list[str] | None = None, source: str | None = None,
+                password: str = "lvslab") -> str:
+    """A keepalived.conf with one VRRP instance holding ``vips`` (/32 on ``interface``), nothing else.
+
+    Both directors start as BACKUP; the higher ``priority`` wins the election and takes the VIPs back when it
+    returns (preemption, keepalived's default). ``peers``: unicast VRRP to those addresses (from ``source``)
+    instead of multicast 224.0.0.18.
+    """
+    lines = ["global_defs {", f"    router_id {name}", "    vrrp_garp_master_delay 1",
+             "    vrrp_garp_master_repeat 3", "}", "vrrp_instance VI_LVS {", "    state BACKUP",
+             f"    interface {interface}", f"    virtual_router_id {router_id}", f"    priority {priority}",
+             f"    advert_int {advert_int}", "    authentication {", "        auth_type PASS",
+             f"        auth_pass {password}", "    }", "    virtual_ipaddress {",
+             *(f"        {vip}/32 dev {interface}" for vip in vips), "    }"]
+    if peers:
+        lines += [f"    unicast_src_ip {source}", "    unicast_peer {", *(f"        {p}" for p in peers), "    }"]
+    return "\n".join([*lines, "}", ""])
+
+
 @dataclass
 class Host:
     """One namespace of the lab."""
@@ -109,15 +145,18 @@ class Lab:
     def __init__(self, tag: str, *, real_servers: int = 2, clients: int = 2, ports: tuple[int, ...] = (80, 443, 23),
                  tls_ports: tuple[int, ...] = (), cert: str | Path | None = None, key: str | Path | None = None,
                  subnet: int | None = None, dr: bool = True, ssh: bool = False,
-                 directory: str | Path | None = None) -> None:
+                 directory: str | Path | None = None, directors: int = 1, vips: int = 1) -> None:
         self.tag, self.ports, self.tls_ports, self.cert, self.key = tag, ports, tls_ports, cert, key
         self.dr, self.ssh = dr, ssh
         self.subnet = 1 + zlib.crc32(tag.encode()) % 200 if subnet is None else subnet
         self.net = f"10.77.{self.subnet}"
         self.prefix = f"{self.net}.0/24"
-        self.vip = f"{self.net}.250"
+        self.vips = [f"{self.net}.{250 + i}" for i in range(vips)]
+        self.vip = self.vips[0]
         self.switch = f"{tag}-sw"
         self.hosts: dict[str, Host] = {"director": Host("director", f"{tag}-director", f"{self.net}.2")}
+        for i in range(2, directors + 1):
+            self.hosts[f"director{i}"] = Host("director", f"{tag}-director{i}", f"{self.net}.{1 + i}")
         for i in range(1, real_servers + 1):
             self.hosts[f"rs{i}"] = Host("real_server", f"{tag}-rs{i}", f"{self.net}.{10 + i}")
         for i in range(1, clients + 1):
@@ -129,11 +168,16 @@ class Lab:
         self.ctl_if, self.ctl_ip = f"{tag}-ctl", f"{self.net}.1"
         self.ssh_config = self.dir / "ssh_config"
         self._procs: list[subprocess.Popen] = []
+        self._keepalived: dict[str, subprocess.Popen] = {}
 
     # -- accessors ---------------------------------------------------------------------------
     @property
     def director(self) -> Host:
         return self.hosts["director"]
+
+    @property
+    def directors(self) -> list[str]:
+        return [n for n, h in self.hosts.items() if h.role == "director"]
 
     @property
     def rs(self) -> list[Host]:
@@ -184,14 +228,15 @@ class Lab:
                 "peer", "name", "eth0", "netns", host.ns])
             sh(["ip", "-n", self.switch, "link", "set", f"p{idx}", "master", "br0", "up"])
             host.run(f"ip link set lo up && ip addr add {host.ip}/24 dev eth0 && ip link set eth0 up")
-            if self.dr and host.role == "director":
+            if self.dr and host.role == "director" and len(self.directors) == 1:
                 host.run(f"ip addr add {self.vip}/32 dev eth0")
             elif self.dr and host.role == "real_server":
                 # The DR real server: accept packets for the VIP, never answer ARP for it.
                 for conf in ("all", "eth0"):
                     host.sysctl(f"net.ipv4.conf.{conf}.arp_ignore", 1)
                     host.sysctl(f"net.ipv4.conf.{conf}.arp_announce", 2)
-                host.run(f"ip addr add {self.vip}/32 dev lo")
+                for vip in self.vips:
+                    host.run(f"ip addr add {vip}/32 dev lo")
 
     def start_servers(self, certs: dict[str, tuple[Path, Path]] | None = None) -> None:
         """The web service on every real server: its name on ``ports``, over TLS on ``tls_ports``.
@@ -218,6 +263,8 @@ class Lab:
 
     def down(self, *, quiet: bool = False) -> None:
         """Remove everything: processes, namespaces (also those of this tag another process made), leg, directory."""
+        for name in list(self._keepalived):
+            self.stop_keepalived(name, kill=True)
         for proc in self._procs:
             proc.kill()
             proc.wait()
@@ -325,6 +372,52 @@ class Lab:
             if cmd.startswith("ssh: ") and str(self.dir / "cp") in cmd:
                 sh(["kill", pid], check=False)
 
+    # -- keepalived in a director's namespace ----------------------------------------------------
+    def keepalived_dir(self, director: str) -> Path:
+        """keepalived.conf, pid files and keepalived.log of ``director`` (kept after ``down()``, for the record)."""
+        return self.dir / "keepalived" / director
+
+    def start_keepalived(self, director: str, config: str, *, vrrp_only: bool = True) -> subprocess.Popen:
+        """Run keepalived in ``director``'s namespace with ``config`` (its log: keepalived.log beside it)."""
+        if director in self._keepalived:
+            raise RuntimeError(f"keepalived already runs on {director}")
+        where = self.keepalived_dir(director)
+        where.mkdir(parents=True, exist_ok=True)
+        (where / "keepalived.conf").write_text(config)
+        argv, env = keepalived_command()
+        argv += ["--dont-fork", "--log-console", "--log-detail", "--no-syslog", "-f", str(where / "keepalived.conf"),
+                 "-p", str(where / "keepalived.pid"), "-r", str(where / "vrrp.pid"), "-c", str(where / "checkers.pid")]
+        if vrrp_only:
+            argv.append("--vrrp")
+        with open(where / "keepalived.log", "a", encoding="utf-8") as log_file:
+            proc = subprocess.Popen(["ip", "netns", "exec", self.hosts[director].ns, *argv], env=env,
+                                    stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        self._keepalived[director] = proc
+        return proc
+
+    def stop_keepalived(self, director: str, *, kill: bool = False) -> None:
+        """Stop ``director``'s keepalived as systemd does (SIGTERM: it gives up its VIPs), or kill it."""
+        proc = self._keepalived.pop(director, None)
+        if proc is None:
+            return
+        if kill:
+            os.killpg(proc.pid, 9)
+        else:
+            proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+    def keepalived_log(self, director: str) -> str:
+        path = self.keepalived_dir(director) / "keepalived.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def holds(self, director: str, vip: str) -> bool:
+        """Whether ``vip`` is on ``director``'s eth0 (as ``ip addr`` shows it)."""
+        return f" {vip}/32 " in self.hosts[director].run("ip -o -4 addr show dev eth0", check=False)
+
     # -- clients: requests and who answered ---------------------------------------------------
     def request(self, client: str, port: int, *, vip: str | None = None, tls: bool | None = None,
                 timeout: float = 5, local_port: int | None = None) -> str:
@@ -341,16 +434,16 @@ class Lab:
         return [Answer(start + i, c, p, self.request(c, p, vip=vip)) for i, (c, p) in enumerate(plan)]
 
     # -- the director's view, and the network's ------------------------------------------------
-    def conn_table(self) -> str:
+    def conn_table(self, director: str = "director") -> str:
         """/proc/net/ip_vs_conn as the director sees it."""
-        return self.director.run("cat /proc/net/ip_vs_conn")
+        return self.hosts[director].run("cat /proc/net/ip_vs_conn")
 
-    def conn_templates(self) -> list[dict]:
+    def conn_templates(self, director: str = "director") -> list[dict]:
         """Persistence templates (client port 0) of the director's /proc/net/ip_vs_conn."""
         def ip(h: str) -> str:
             return ".".join(str((int(h, 16) >> s) & 255) for s in (24, 16, 8, 0))
         rows = []
-        for f in (line.split() for line in self.conn_table().splitlines()[1:]):
+        for f in (line.split() for line in self.conn_table(director).splitlines()[1:]):
             if len(f) >= 9 and int(f[2], 16) == 0:
                 rows.append({"pro": f[0], "caddr": ip(f[1]), "cport": 0, "vaddr": ip(f[3]), "vport": int(f[4], 16),
                              "daddr": ip(f[5]), "dport": int(f[6], 16), "state": f[7], "expires": int(f[8])})

@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import subprocess
+
+import pytest
 from lvslab.cluster import verdict
-from lvslab.lab import Answer, Lab
+from lvslab.lab import Answer, Lab, keepalived_command, vrrp_config
 
 # /proc/net/ip_vs_conn: a firewall-mark template (IP, 0.0.0.10), a PCC template (port 0) and a connection.
 CONN = """Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData
@@ -27,9 +30,32 @@ def test_addresses_follow_the_subnet():
     assert lab.server_of("10.77.79.12") == "rs2"
 
 
+def test_two_directors_and_three_vips():
+    lab = Lab("unit", real_servers=2, clients=1, subnet=79, directors=2, vips=3)
+    assert lab.vips == ["10.77.79.250", "10.77.79.251", "10.77.79.252"] and lab.vip == "10.77.79.250"
+    assert lab.directors == ["director", "director2"]
+    assert (lab["director2"].ns, lab["director2"].ip) == ("unit-director2", "10.77.79.3")
+    assert lab.director is lab["director"] and lab.real_servers == ["rs1", "rs2"]
+
+
+@pytest.mark.parametrize("peers", [None, ["10.77.79.3"]], ids=["multicast", "unicast"])
+def test_the_vrrp_config_is_one_keepalived_accepts(tmp_path, peers):
+    conf = vrrp_config("director", interface="eth0", vips=["10.77.79.250", "10.77.79.251"], priority=150,
+                       peers=peers, source="10.77.79.2" if peers else None)
+    assert "        10.77.79.251/32 dev eth0\n" in conf and "    priority 150\n" in conf
+    assert ("unicast_peer" in conf) is bool(peers)
+    argv, env = keepalived_command()
+    for text, ok in ((conf, True), (conf.replace("priority 150", "priority 999x"), False)):
+        path = tmp_path / "keepalived.conf"
+        path.write_text(text)
+        proc = subprocess.run([*argv, "--config-test", "-f", str(path)], capture_output=True, text=True, env=env,
+                              check=False, timeout=60)
+        assert (proc.returncode == 0) is ok, proc.stderr
+
+
 def test_templates_are_the_rows_with_client_port_0(monkeypatch):
     lab = Lab("unit", subnet=79)
-    monkeypatch.setattr(lab, "conn_table", lambda: CONN)
+    monkeypatch.setattr(lab, "conn_table", lambda director="director": CONN)
     rows = [(t["pro"], t["caddr"], t["vaddr"], t["vport"], lab.server_of(t["daddr"]), t["expires"])
             for t in lab.conn_templates()]
     assert rows == [("IP", "10.77.79.101", "0.0.0.10", 0, "rs1", 3599),

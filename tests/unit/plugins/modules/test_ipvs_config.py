@@ -351,7 +351,7 @@ def test_deleted_with_an_empty_config_deletes_everything(fake):
     assert res["changed"] and fake.lines() == [] and res["after"] == []
 
 
-@pytest.mark.parametrize("inventory", ["ppc", "pcc", "fwmark"])
+@pytest.mark.parametrize("inventory", ["ppc", "pcc", "fwmark", "ha"])
 def test_role_boot_file_is_the_module_rendered_text(no_ipvs, inventory):
     """One model: for each example inventory, the director role's boot file (``director_plan``'s ``rendered``,
     computed on the controller) is what ipvs_config state=rendered returns for the role's ``config``; the kernel
