@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.lvs.ipvs.plugins.filter.director import director_plan, sync_daemon_errors
+from ansible_collections.lvs.ipvs.plugins.filter.keepalived import keepalived_config
 
 REPO = Path(__file__).resolve().parents[4]
 HA = REPO / "playbooks" / "inventories" / "ha.yml"
@@ -42,7 +43,9 @@ def test_ansible_inventory_parses_two_directors_and_two_real_servers():
     for director in ("director1", "director2"):
         hostvars = inventory["_meta"]["hostvars"][director]
         assert hostvars["director_sync_enabled"] is True and hostvars["director_sync_id"] == 15
-        assert hostvars["director_manage_vip"] is False
+        assert hostvars["director_engine"] == "keepalived"
+    priorities = [inventory["_meta"]["hostvars"][d]["director_vrrp_priority"] for d in ("director1", "director2")]
+    assert priorities == [150, 100]
 
 
 def test_the_role_accepts_it():
@@ -69,3 +72,23 @@ def test_the_sync_settings_pass_the_roles_check():
     assert settings["daemons"] == ["master", "backup"]
     assert sync_daemon_errors(settings) == []
     assert v["director_sysctls"] == {"sync_persist_mode": 0, "sloppy_tcp": 1}
+
+
+def test_director1s_keepalived_conf():
+    """The keepalived.conf the role renders for director1 (as roles/director/vars/main.yml builds its HA section):
+    one virtual_server per service with the persistence of the hand-typed table, and the VRRP instance holding the
+    three VIPs at priority 150."""
+    v = _vars()
+    vrrp = {"name": "VI_LVS", "state": "BACKUP", "interface": v["director_interface"],
+            "virtual_router_id": v["director_vrrp_virtual_router_id"], "priority": 150, "advert_int": 1,
+            "auth_pass": "", "unicast_src_ip": "", "unicast_peers": [], "nopreempt": False}
+    conf = keepalived_config(v["director_services"], {"router_id": "director1", "check": {}, "vrrp": [vrrp]})
+    print(conf)
+    assert "virtual_server fwmark 10 {" in conf
+    assert "virtual_server 192.168.0.2 22 {" in conf and "virtual_server 192.168.0.3 0 {" in conf
+    assert conf.count("virtual_server ") == 3 and conf.count("real_server ") == 6
+    for timeout in (3600, 300, 600):
+        assert f"persistence_timeout {timeout}\n" in conf
+    assert "priority 150" in conf and "virtual_router_id 51" in conf
+    for vip in ("192.168.0.1", "192.168.0.2", "192.168.0.3"):
+        assert vip in conf.split("vrrp_instance", 1)[1]
