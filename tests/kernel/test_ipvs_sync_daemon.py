@@ -225,7 +225,8 @@ def _restore_script(state_dir: Path, **variables) -> str:
     env.filters["bool"] = lambda value: str(value).lower() in ("1", "true", "yes", "on")
     env.filters["lvs.ipvs.host_prefix"] = str  # (no VIPs here)
     context = {"ansible_managed": "test", "director_state_dir": str(state_dir), "director_systemd_unit_name": "x",
-               "director_load_kernel_modules": False, "director_manage_vip": False, "director_timeouts": {},
+               "director_load_kernel_modules": False, "director_manage_vip": False, "_director_manage_vip": False,
+               "director_timeouts": {},
                "director_interface": "sync0", "director_sync_enabled": True,
                "director_sync_daemons": ["master", "backup"], "director_sync_interface": "sync0",
                "director_sync_id": 0, "director_sync_group": "224.0.0.81", "director_sync_port": 8848,
