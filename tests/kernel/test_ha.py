@@ -7,7 +7,7 @@ The lab (lvslab.lab.Lab with ``directors=2``): director (10.77.N.2) and director
 servers, eight clients, one bridge. Both directors get the same IPVS table from ``lvs.ipvs.ipvs_config``
 and the same mark rules from ``lvs.ipvs.fwmark_rule``: a shop on a firewall-mark group (VIP .250, ports 80
 and 443, mark 10), a PPC service (VIP .251 port 80) and a PCC service (VIP .252 port 0), all rr and
-persistent. keepalived (Debian's, unpacked by bin/setup) runs VRRP only in each director's namespace: one
+persistent. keepalived (Debian's package, which bin/setup installs) runs VRRP only in each director's namespace: one
 instance holds the three VIPs, director has priority 150, director2 100, multicast adverts every second.
 Both directors run a master **and** a backup sync daemon (``lvs.ipvs.ipvs_sync_daemon``, syncid 15).
 
