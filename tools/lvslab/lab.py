@@ -81,12 +81,12 @@ def _cmdlines() -> list[tuple[str, str]]:
     return out
 
 
-def keepalived_command() -> tuple[list[str], dict[str, str]]:
-    """keepalived: (argv prefix, environment). Debian's, which bin/setup installs (as it does ipvsadm)."""
+def keepalived() -> str:
+    """Debian's keepalived, which bin/setup installs (as it does ipvsadm)."""
     system = shutil.which("keepalived") or shutil.which("keepalived", path="/usr/sbin:/sbin")
     if system is None:
         raise RuntimeError("no keepalived on this system: run bin/setup")
-    return [system], dict(os.environ)
+    return system
 
 
 def vrrp_config(name: str, *, interface: str, vips: list[str], priority: int, router_id: int = 51,
@@ -384,13 +384,13 @@ class Lab:
         where = self.keepalived_dir(director)
         where.mkdir(parents=True, exist_ok=True)
         (where / "keepalived.conf").write_text(config)
-        argv, env = keepalived_command()
-        argv += ["--dont-fork", "--log-console", "--log-detail", "--no-syslog", "-f", str(where / "keepalived.conf"),
-                 "-p", str(where / "keepalived.pid"), "-r", str(where / "vrrp.pid"), "-c", str(where / "checkers.pid")]
+        argv = [keepalived(), "--dont-fork", "--log-console", "--log-detail", "--no-syslog",
+                "-f", str(where / "keepalived.conf"), "-p", str(where / "keepalived.pid"),
+                "-r", str(where / "vrrp.pid"), "-c", str(where / "checkers.pid")]
         if vrrp_only:
             argv.append("--vrrp")
         with open(where / "keepalived.log", "a", encoding="utf-8") as log_file:
-            proc = subprocess.Popen(["ip", "netns", "exec", self.hosts[director].ns, *argv], env=env,
+            proc = subprocess.Popen(["ip", "netns", "exec", self.hosts[director].ns, *argv],
                                     stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         self._keepalived[director] = proc
         return proc

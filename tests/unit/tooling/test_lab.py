@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 from lvslab.cluster import verdict
-from lvslab.lab import Answer, Lab, keepalived_command, vrrp_config
+from lvslab.lab import Answer, Lab, keepalived, vrrp_config
 
 # /proc/net/ip_vs_conn: a firewall-mark template (IP, 0.0.0.10), a PCC template (port 0) and a connection.
 CONN = """Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData
@@ -44,11 +44,10 @@ def test_the_vrrp_config_is_one_keepalived_accepts(tmp_path, peers):
                        peers=peers, source="10.77.79.2" if peers else None)
     assert "        10.77.79.251/32 dev eth0\n" in conf and "    priority 150\n" in conf
     assert ("unicast_peer" in conf) is bool(peers)
-    argv, env = keepalived_command()
     for text, ok in ((conf, True), (conf.replace("priority 150", "priority 999x"), False)):
         path = tmp_path / "keepalived.conf"
         path.write_text(text)
-        proc = subprocess.run([*argv, "--config-test", "-f", str(path)], capture_output=True, text=True, env=env,
+        proc = subprocess.run([keepalived(), "--config-test", "-f", str(path)], capture_output=True, text=True,
                               check=False, timeout=60)
         assert (proc.returncode == 0) is ok, proc.stderr
 
