@@ -163,8 +163,8 @@ stage_netfilter() {
 }
 
 # --- stages that run inside the bed (bin/test --in-bed STAGE...) ---------------------------
-# Every kernel test with the venv's pinned pyroute2, then the IPVS tests again with the pyroute2
-# Debian ships (kernel_tests_debian_pyroute2).
+# Every kernel test with the venv's pinned pyroute2, then the tests whose code reaches pyroute2 again
+# with the pyroute2 Debian ships (kernel_tests_debian_pyroute2).
 stage_kernel() {
   if [ "${LVS_BED:-}" = uml ]; then
     echo "NOTE: User-Mode Linux has no nf_tables for IPv4/IPv6: iptables runs on its legacy backend here;"
@@ -175,7 +175,7 @@ stage_kernel() {
   step "kernel tests, the venv's pyroute2 (requirements.txt: $(grep -o '^pyroute2==[^ ]*' requirements.txt))" \
     python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit kernel)" tests/kernel \
       --ignore=tests/kernel/test_roles_site.py --ignore=tests/kernel/test_ipvs_ansible.py || rc=1
-  step "IPVS kernel tests, Debian's python3-pyroute2 $(readlink "$DEBIAN_PYROUTE2/current" 2>/dev/null || echo '(missing)')" \
+  step "the kernel tests that reach pyroute2, with Debian's python3-pyroute2 $(readlink "$DEBIAN_PYROUTE2/current" 2>/dev/null || echo '(missing)')" \
     kernel_tests_debian_pyroute2 || rc=1
   return "$rc"
 }
@@ -183,10 +183,11 @@ stage_kernel() {
 # The collection's modules with Debian's python3-pyroute2 (Debian 12: 0.7.2), which bin/setup unpacks
 # into .cache/pyroute2-debian: its dist-packages first on the import path of the tests (modules run
 # in-process) and of the managed host's Python in test_ipvs_ansible.py (modules run by ansible).
-# conftest.py fails every test unless the modules really imported that version. Only the tests that
-# reach IPVS through the collection's netlink layer (test_ipvs_*): not fwmark_rule (iptables), not
-# test_bed.py (pyroute2's own high-level IPVS API, which 0.7.x lacks), not the roles. The Ansible
-# path with the pinned pyroute2 is the roles stage's.
+# conftest.py fails every test unless the modules really imported that version. Only the two files
+# whose code reaches pyroute2: test_ipvs_batch.py (pyroute2's genlmsg/nla classes against the
+# collection's codec on the kernel's own bytes) and test_ipvs_ansible.py (the modules through AnsiballZ
+# on a host whose Python has that pyroute2). The other IPVS tests go through the collection's own codec
+# and socket, the same code whichever pyroute2 is installed: the first run covers them.
 DEBIAN_PYROUTE2="$ROOT/.cache/pyroute2-debian"
 kernel_tests_debian_pyroute2() {
   local deb="$DEBIAN_PYROUTE2/current" site ver
@@ -199,7 +200,8 @@ kernel_tests_debian_pyroute2() {
   ver=${ver#*:}   # no epoch
   ver=${ver%-*}   # no Debian revision: 0.7.2-2 -> 0.7.2
   LVS_TEST_PYROUTE2_PATH="$site" LVS_TEST_PYROUTE2_VERSION="$ver" PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" \
-    python -m pytest -p no:cacheprovider -q -ra --durations=5 "$(junit kernel-debian-pyroute2)" tests/kernel/test_ipvs_*.py
+    python -m pytest -p no:cacheprovider -q -ra --durations=5 "$(junit kernel-debian-pyroute2)" \
+      tests/kernel/test_ipvs_batch.py tests/kernel/test_ipvs_ansible.py
 }
 
 # The roles through ansible-playbook and playbooks/site.yml against lab namespaces.
