@@ -14,8 +14,6 @@ the session if anything of it is left.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,23 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 from lvslab.cluster import SiteLab, mode_cases
 
 
-def _has_ipvs() -> bool:
-    subprocess.run(["modprobe", "ip_vs"], capture_output=True, check=False)
-    return Path("/proc/net/ip_vs").exists()
-
-
 @pytest.fixture(scope="session")
 def lab() -> Iterator[SiteLab]:
     """The lab with every case configured by site.yml over SSH; removed (and checked gone) afterwards."""
-    if os.geteuid() != 0 or not _has_ipvs():
-        pytest.fail("the end-to-end tests need root and a kernel with IPVS: "
-                    "bin/bed run -- python -m pytest -p no:cacheprovider tests/e2e", pytrace=False)
-    the_lab = SiteLab(mode_cases("e2e"), tag="lvse2e", subnet=79)
-    try:
-        the_lab.up()
-        the_lab.configure(stream=False)
+    with SiteLab(mode_cases("e2e"), tag="lvse2e", subnet=79).configured() as the_lab:
         yield the_lab
-    finally:
-        the_lab.down()
-        left = the_lab.leftovers()
-        assert not left, f"the lab left things behind: {left}"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -177,19 +176,10 @@ def templates(lab: SoakLab) -> dict[tuple[str, str], str]:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[SoakLab]:
-    subprocess.run(["modprobe", "ip_vs"], capture_output=True, check=False)
-    if os.geteuid() != 0 or not Path("/proc/net/ip_vs").exists():
-        pytest.fail("the soak needs root and a kernel with IPVS: bin/test soak", pytrace=False)
     the_lab = SoakLab()
-    try:
-        the_lab.services = first_services(the_lab, random.Random(SEED))
-        the_lab.up()  # writes the inventory with the first services
-        the_lab.configure(stream=False)
+    the_lab.services = first_services(the_lab, random.Random(SEED))  # up() writes the inventory with them
+    with the_lab.configured():
         yield the_lab
-    finally:
-        the_lab.down()
-        left = the_lab.leftovers()
-        assert not left, f"the lab left things behind: {left}"
 
 
 def test_random_inventory_edits_under_load(lab: SoakLab) -> None:

@@ -16,10 +16,13 @@ tests/e2e and bin/lab (:func:`cli`: ``bin/lab up [--mode MODE] [--no-configure] 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -173,6 +176,21 @@ class SiteLab(Lab):
         self.start_servers({rs: (self.cert_path(rs), self.key_path(rs)) for rs in self.real_servers})
         log(f"web service up on {', '.join(self.real_servers)}: ports {PLAIN_PORTS} and TLS {TLS_PORTS}")
 
+
+    @contextlib.contextmanager
+    def configured(self) -> Iterator[SiteLab]:
+        """The lab up and configured (a test session's fixture); removed afterwards, failing if any of it is left."""
+        subprocess.run(["modprobe", "ip_vs"], capture_output=True, check=False)
+        if os.geteuid() != 0 or not Path("/proc/net/ip_vs").exists():
+            raise RuntimeError(f"the {self.tag} lab needs root and a kernel with IPVS: run it in the bed (bin/test)")
+        try:
+            self.up()
+            self.configure(stream=False)
+            yield self
+        finally:
+            self.down()
+            left = self.leftovers()
+            assert not left, f"the lab left things behind: {left}"
 
 # -- tables and verdicts ---------------------------------------------------------------------
 def table(answers: list[Answer]) -> str:

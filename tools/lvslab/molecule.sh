@@ -19,9 +19,9 @@
 #      variables: image, package repository (bin/images env), the kernel's module tree,
 #   4. runs `molecule test -s SCENARIO` for each scenario from a scratch copy of the collection
 #      (the checkout is read-only in the bed), each with its own log in $BED_OUT,
-#   5. with --prove-verifiers: breaks the roles' results on purpose (real_server: arp_announce 1,
-#      the VIP removed from lo, a boot path that does nothing; debian13: a director's boot path
-#      that forgets the firewall marks) and checks that the verifier fails on exactly that,
+#   5. with --prove-verifiers: breaks the roles' results on purpose in the debian13 scenario (a real
+#      server's arp_announce 1, its VIP removed from lo, its boot path doing nothing; a director's
+#      boot path that forgets the firewall marks) and checks that the verifier fails on exactly that,
 #   6. stops its dockerd and removes everything it made.
 # Exit status 0 only when every scenario passed (and every deliberate break was caught).
 set -uo pipefail
@@ -140,7 +140,7 @@ fi
 
 # 3. The images of the suites the scenarios use, and the scenarios' settings.
 declare -a SUITES=()
-PROVE_SCENARIOS=(real_server debian13)  # the scenarios the deliberate breaks (5.) converge
+PROVE_SCENARIOS=(debian13)  # the scenario the deliberate breaks (5.) converge
 for s in "${SCENARIOS[@]}" $([ "$PROVE" -eq 1 ] && echo "${PROVE_SCENARIOS[@]}"); do
   suite=$(grep -oE 'lvs-ipvs-molecule:[a-z]+' "molecule/$s/molecule.yml" 2>/dev/null | head -1 | cut -d: -f2)
   if [ -n "$suite" ] && [[ " ${SUITES[*]} " != *" $suite "* ]]; then SUITES+=("$suite"); fi
@@ -242,7 +242,7 @@ if [ "$PROVE" -eq 1 ]; then
     mol verify -s "$scenario" >>"$log" 2>&1
     local rc=$?
     local failed others
-    # pytest's summary lines, e.g. "FAILED tests/test_real_server.py::test_vip_on_lo[ansible://...]"
+    # pytest's summary lines, e.g. "FAILED tests/test_real_servers.py::test_vip_on_lo[ansible://...]"
     failed=$(grep -oE '^FAILED [^ ]+::test_[A-Za-z0-9_]+' "$log" | sed 's/.*:://' | sort -u | tr '\n' ' ')
     others=$(tr ' ' '\n' <<<"$failed" | grep . | grep -vxE "$expect|$also" | tr '\n' ' ')
     mol destroy -s "$scenario" >>"$log" 2>&1
@@ -253,20 +253,23 @@ if [ "$PROVE" -eq 1 ]; then
       FAILED=1
     fi
   }
-  cp "$COL/molecule/real_server/converge.yml" "$WORK/converge.orig"
+  # debian13 converges default's converge.yml (in the scratch copy)
+  cp "$COL/molecule/default/converge.yml" "$WORK/converge.orig"
   sed -i 's/^        real_server_tls: true$/        real_server_tls: true\n        real_server_arp_announce: 1/' \
-    "$COL/molecule/real_server/converge.yml"
+    "$COL/molecule/default/converge.yml"
   # arp_announce 1 is also what the role writes for boot: test_sysctls_kept_for_boot fails rightly too
-  prove_break real_server arp_announce test_arp_announce test_sysctls_kept_for_boot true
-  cp "$WORK/converge.orig" "$COL/molecule/real_server/converge.yml"
+  prove_break debian13 arp_announce test_arp_sysctls test_sysctls_kept_for_boot true
+  cp "$WORK/converge.orig" "$COL/molecule/default/converge.yml"
   # The boot path puts the removed VIP back, so the state after the simulated reboot differs from
-  # the (broken) one before it: test_boot_path_restores_the_state fails rightly too.
-  prove_break real_server vip_on_lo test_vip_on_lo test_boot_path_restores_the_state \
-    docker exec lvs-real-server-1 ip addr del 192.0.2.10/32 dev lo
+  # the (broken) one before it: test_boot_path_restores_the_state fails rightly too, and so do the
+  # client's requests, which that real server no longer accepts.
+  prove_break debian13 vip_on_lo test_vip_on_lo \
+    'test_boot_path_restores_the_state|test_80_and_443_stick_to_one_real_server|test_template_on_director_points_at_that_server|test_every_real_server_presents_the_shared_certificate' \
+    docker exec lvs13-rs1 ip addr del 172.30.78.250/32 dev lo
   # A boot path that does nothing: the reboot simulation must notice that nothing came back.
-  prove_break real_server boot_path_noop test_boot_path_restores_the_state '(none)' \
-    docker exec lvs-real-server-1 sh -c ': > /etc/lvs-ipvs-real-server/restore.sh'
-  # A director's boot path that forgets one piece (the firewall marks), in the lighter director scenario.
+  prove_break debian13 boot_path_noop test_boot_path_restores_the_state '(none)' \
+    docker exec lvs13-rs1 sh -c ': > /etc/lvs-ipvs-real-server/restore.sh'
+  # A director's boot path that forgets one piece (the firewall marks).
   prove_break debian13 director_boot_forgets_marks test_boot_path_restores_the_state '(none)' \
     docker exec lvs13-director sed -i '/^apply_marks iptables /d' /etc/lvs-ipvs/restore.sh
 fi

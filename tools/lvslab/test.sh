@@ -32,6 +32,7 @@ junit() {
 }
 
 declare -a RESULTS=()
+declare -a HOST_STAGES=()
 FAILED=0
 
 now() { date +%s.%N; }
@@ -274,11 +275,29 @@ bed_collect() {
   [ "$rc" -eq 0 ] || FAILED=1
 }
 
-# On the host: the bed stages asked for. The User-Mode Linux bed has one CPU, so with both
-# groups asked for, two beds run side by side (kernel+roles+e2e, and molecule+soak: about equally
-# long): each has its own namespaces, link and output directory. LVS_BED_PARALLEL=0: one bed.
+# bed_group OUT STAGES...: one bed for STAGES, after the container image for Molecule when they include it
+# (built on the host once and cached, loaded in the bed).
+bed_group() {
+  local out=$1
+  shift
+  rm -f "$out/stage-results"
+  case " $* " in
+    *" molecule "*)
+      if ! step "container image for molecule (bin/images build)" "$ROOT/bin/images" build; then
+        echo "125 -" > "$out.status"
+        return 1
+      fi ;;
+  esac
+  bed_launch "$out" "$@"
+}
+
+# On the host: the bed stages asked for, with the host stages (HOST_STAGES) beside them: they need no
+# bed, and the beds spend much of their time waiting (drains, health checks, clients under load). The
+# User-Mode Linux bed has one CPU, so with both groups asked for, two beds run side by side
+# (kernel+roles+e2e, and molecule+soak): each has its own namespaces, link and output directory.
+# LVS_BED_PARALLEL=0: one bed. The output of what ran beside bed A is printed after it.
 run_bed_stages() {
-  local a=() b=() s pid lockfd
+  local a=() b=() s pid hpid lockfd
   # A second bin/test in the same checkout must not share (and wipe) the first one's bed output.
   mkdir -p "$(dirname "$BED_OUT_DIR")"
   exec {lockfd}>"$BED_OUT_DIR.lock"
@@ -286,10 +305,16 @@ run_bed_stages() {
     BED_OUT_DIR="$BED_OUT_DIR-$$"
     printf '==> another bin/test runs in this checkout: this run'"'"'s bed output goes to %s\n' "$BED_OUT_DIR"
   fi
-  case " $* " in
-    *" molecule "*)  # the scenarios' image is built on the host (once, cached), loaded in the bed
-      step "container image for molecule (bin/images build)" "$ROOT/bin/images" build || { RESULTS+=("molecule FAILED -"); FAILED=1; return; } ;;
-  esac
+  if [ "${#HOST_STAGES[@]}" -gt 0 ]; then
+    printf '\n==> host stages (%s) beside the beds, logged to %s\n' "${HOST_STAGES[*]}" "$BED_OUT_DIR-host.log"
+    rm -f "$BED_OUT_DIR-host.results"
+    (
+      RESULTS=()
+      for s in "${HOST_STAGES[@]}"; do run_stage "$s" "stage_$s"; done
+      printf '%s\n' "${RESULTS[@]}" > "$BED_OUT_DIR-host.results"
+    ) > "$BED_OUT_DIR-host.log" 2>&1 &
+    hpid=$!
+  fi
   for s in "$@"; do
     case "$s" in molecule|soak) b+=("$s") ;; *) a+=("$s") ;; esac
   done
@@ -299,10 +324,10 @@ run_bed_stages() {
      && grep -qx 'mode: uml' <<<"$info"; then
     printf '\n==> two kernel test beds side by side: A (%s) here, B (%s) logged to %s\n' \
       "${a[*]}" "${b[*]}" "$BED_OUT_DIR-b.log"
-    mkdir -p "$(dirname "$BED_OUT_DIR")"   # a fresh clone has no .cache/bed yet
-    bed_launch "$BED_OUT_DIR-b" "${b[@]}" > "$BED_OUT_DIR-b.log" 2>&1 &
+    bed_group "$BED_OUT_DIR-b" "${b[@]}" > "$BED_OUT_DIR-b.log" 2>&1 &
     pid=$!
-    bed_launch "$BED_OUT_DIR" "${a[@]}"
+    bed_group "$BED_OUT_DIR" "${a[@]}"
+    host_collect "$hpid"
     wait "$pid"
     printf '\n==> kernel test bed B (%s): its output\n' "${b[*]}"
     cat "$BED_OUT_DIR-b.log"
@@ -310,9 +335,25 @@ run_bed_stages() {
     bed_collect "$BED_OUT_DIR-b" "-B" "${b[@]}"
   else
     printf '\n==> kernel test bed: stages %s (one start)\n' "$*"
-    bed_launch "$BED_OUT_DIR" "$@"
+    bed_group "$BED_OUT_DIR" "$@"
+    host_collect "$hpid"
     bed_collect "$BED_OUT_DIR" "" "$@"
   fi
+}
+
+# host_collect PID: wait for the host stages run beside the beds, print their output, take their results.
+host_collect() {
+  local r s
+  [ -n "${1:-}" ] || return 0
+  wait "$1"
+  printf '\n==> host stages (%s): their output\n' "${HOST_STAGES[*]}"
+  cat "$BED_OUT_DIR-host.log"
+  [ -f "$BED_OUT_DIR-host.results" ] && while IFS= read -r r; do RESULTS+=("$r"); done < "$BED_OUT_DIR-host.results"
+  for s in "${HOST_STAGES[@]}"; do
+    printf '%s\n' "${RESULTS[@]}" | grep -q "^$s " || RESULTS+=("$s FAILED -")
+  done
+  grep -q " FAILED " <<<"$(printf '%s\n' "${RESULTS[@]}")" && FAILED=1
+  return 0
 }
 
 main() {
@@ -335,10 +376,14 @@ main() {
     exit 1
   fi
   export PATH="$VENV/bin:$PATH"
-  for s in "${host_stages[@]}"; do
-    run_stage "$s" "stage_$s"
-  done
-  [ "${#bed_stages[@]}" -eq 0 ] || run_bed_stages "${bed_stages[@]}"
+  if [ "${#bed_stages[@]}" -eq 0 ]; then
+    for s in "${host_stages[@]}"; do
+      run_stage "$s" "stage_$s"
+    done
+  else
+    HOST_STAGES=("${host_stages[@]}")
+    run_bed_stages "${bed_stages[@]}"
+  fi
   "$ROOT/tools/run" slowest "${REPORT_DIRS[@]}"
   print_summary
   printf 'total: %s s\n' "$(elapsed "$t0")"
