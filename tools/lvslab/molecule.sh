@@ -31,7 +31,8 @@ cd "$ROOT"
 
 if [ -z "${LVS_BED:-}" ]; then
   "$ROOT/bin/images" build >/dev/null || { echo "molecule-bed: building the image failed" >&2; exit 1; }
-  exec "$ROOT/bin/bed" run --out "$ROOT/.cache/bed/molecule" -- bin/molecule-bed "$@"
+  # every scenario and the four deliberate breaks take 30-50 minutes: more than bin/bed's default limit
+  exec "$ROOT/bin/bed" run --timeout "${LVS_BED_TIMEOUT:-4800}" --out "$ROOT/.cache/bed/molecule" -- bin/molecule-bed "$@"
 fi
 
 PROVE=0
