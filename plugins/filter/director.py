@@ -95,6 +95,9 @@ def _service(raw: Any, index: int, errors: list[str]) -> dict | None:
         config["persistence_timeout"] = timeout
     if raw.get("persistence_netmask") not in (None, ""):
         config["persistence_netmask"] = str(raw["persistence_netmask"])
+    if raw.get("scheduler_flags") not in (None, "", []):
+        flags = raw["scheduler_flags"]
+        config["scheduler_flags"] = [s.strip() for s in flags.split(",")] if isinstance(flags, str) else flags
     ports_raw = _ports(raw)
     fwmark = raw.get("fwmark")
     if fwmark is not None:
@@ -325,6 +328,31 @@ def removed_real_servers(preview: Any) -> list[dict]:
     return out
 
 
+def drain_fallbacks(preview: Any) -> list[dict]:
+    """The services whose real servers ``removed_real_servers`` drains and whose hash scheduler (sh, mh) lacks its
+    fallback flag, as ``ipvs_service`` options with the flag added: ``[{protocol, address, port} or {fwmark,
+    family}, scheduler_flags, label}]``. Without the flag the kernel refuses the clients that hash to a real server
+    at weight 0; the role's write after the drain sets the inventory's flags again."""
+    if not isinstance(preview, dict):
+        return []
+    before, _errors = _model.check_config(preview.get("before") or [])
+    after, _errors = _model.check_config(preview.get("after") or [])
+    kept = {w.key: {(d.address, int(d.port or 0)) for d in w.dests} for w in after}
+    out: list[dict] = []
+    for was in before:
+        svc = was.spec
+        losing = was.key in kept and any((d.address, int(d.port or 0)) not in kept[was.key] for d in was.dests)
+        flags = _model.quiesce_fallback(svc.scheduler or _model.DEFAULT_SCHEDULER, svc.scheduler_flags or ())
+        if not losing or flags is None:
+            continue
+        key = was.key
+        entry = ({"fwmark": key.fwmark, "family": key.family} if key.is_fwmark
+                 else {"protocol": key.protocol, "address": key.address, "port": key.port})
+        entry.update(scheduler_flags=list(flags), label=f"{key.label()} ({', '.join(flags)})")
+        out.append(entry)
+    return out
+
+
 class FilterModule:
     """lvs.ipvs director filters."""
 
@@ -338,4 +366,5 @@ class FilterModule:
             "ip_addresses": ip_addresses,
             "vip_plan": vip_plan,
             "removed_real_servers": removed_real_servers,
+            "drain_fallbacks": drain_fallbacks,
         }

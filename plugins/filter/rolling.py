@@ -29,7 +29,9 @@ def _address(value: Any, what: str) -> str:
 def rolling_entries(directors: list[str], services: list[Any], address: str) -> list[dict]:
     """For each director (``directors``, with its ``director_services`` at the same place in ``services``),
     each present service that has the real server ``address``: ``{director, service, address, port, weight,
-    label, health_ports}``. A director whose services do not check out is an error naming it."""
+    label, health_ports, scheduler_flags}``, and ``fallback_flags`` when the service's hash scheduler lacks its
+    fallback flag (``_model.quiesce_fallback``: the flags it needs while the server is at weight 0). A director
+    whose services do not check out is an error naming it."""
     if len(directors) != len(services):
         raise AnsibleFilterError("lvs.ipvs.rolling_entries: one director_services list per director is needed")
     wanted = _address(address, "real server address")
@@ -45,9 +47,13 @@ def rolling_entries(directors: list[str], services: list[Any], address: str) -> 
             for rs in svc["config"]["real_servers"]:
                 if _address(rs["address"], "real server address") != wanted:
                     continue
+                flags = list(svc["config"].get("scheduler_flags") or [])
                 entry = {"director": director, "service": svc["key"], "address": wanted,
                          "weight": int(rs.get("weight", 1)), "label": f"{svc['name']} ({svc['kind']})",
-                         "health_ports": [int(p) for p in svc["ports"] if int(p) != 0]}
+                         "health_ports": [int(p) for p in svc["ports"] if int(p) != 0], "scheduler_flags": flags}
+                fallback = _model.quiesce_fallback(svc["scheduler"], flags)
+                if fallback is not None:
+                    entry["fallback_flags"] = list(fallback)
                 if rs.get("port") is not None:
                     entry["port"] = int(rs["port"])
                 out.append(entry)

@@ -191,6 +191,21 @@ def sched_flags_from_bits(bits: int, scheduler: str) -> tuple[str, ...]:
     return tuple(names[i] for i, bit in enumerate(SCHED_FLAG_BITS) if bits & bit)
 
 
+# A hash scheduler without its fallback flag sends a client whose hash lands on a real server at weight 0
+# nowhere: the kernel answers ICMP port unreachable, which the client's connect() reports as "connection
+# refused". With the flag it takes the next available real server. dh has no such flag.
+HASH_FALLBACK = {"sh": "sh-fallback", "mh": "mh-fallback"}
+
+
+def quiesce_fallback(scheduler: str, flags: Iterable[str]) -> tuple[str, ...] | None:
+    """The scheduler flags a service needs while one of its real servers is at weight 0 (quiesced, drained):
+    ``flags`` with the hash scheduler's fallback flag, or None when ``scheduler`` needs none or has it."""
+    flag = HASH_FALLBACK.get(scheduler)
+    if flag is None or flag in flags:
+        return None
+    return sched_flags_from_bits(sched_flags_to_bits((*flags, flag), scheduler), scheduler)
+
+
 def format_addrport(address: str | None, port: int, family: str) -> str:
     if family == "ipv6":
         return f"[{address}]:{port}"

@@ -16,6 +16,13 @@ description:
   - With O(drain=true), removal first sets the weight to V(0) (quiescent, no new clients), then
     waits until the real server's active, inactive and persistent connections are gone, up to
     O(drain_timeout) seconds, and only then removes it.
+  - A hash scheduler (V(sh), V(mh)) without its fallback flag refuses the clients whose hash lands on a
+    real server at weight 0 (the kernel answers ICMP port unreachable, a "connection refused"). So a drain in
+    such a service first sets the fallback flag (V(sh-fallback), V(mh-fallback)), and those clients go to the
+    next real server while the drain waits. Once the real server is gone and no other one of the service is
+    at weight 0, the service gets its own flags back. At the drain deadline the flag stays with the
+    quiesced real server. V(dh) has no fallback, so its drained real server's clients are refused.
+  - A plain O(weight=0) (O(state=present)) does not touch the service's flags.
   - A real server another task removes meanwhile (while a drain waits, or between the read and the
     delete) is gone as wanted - the task succeeds and says so in RV(gone_meanwhile). One another task
     adds between the read and the add (or removes before an edit) is read again, and the task reports
@@ -217,7 +224,9 @@ rule:
   type: str
   sample: -a -t 192.168.0.1:80 -r 192.168.1.2:80 -g -w 4
 changes:
-  description: The settings that changed (V(state) when the real server was added or removed).
+  description:
+    - The settings that changed (V(state) when the real server was added or removed).
+    - V(scheduler_flags) when a drain set the service's hash fallback flag (see the description).
   returned: always
   type: list
   elements: str
@@ -261,9 +270,11 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import (
     state_moved,
 )
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
+    HASH_FALLBACK,
     SERVICE_KEY_OPTIONS,
     Dest,
     DestSpec,
+    Service,
     ServiceKey,
     dest_changes,
     dest_port,
@@ -271,6 +282,7 @@ from ansible_collections.lvs.ipvs.plugins.module_utils._model import (
     live_templates,
     merge_dest,
     parse_ip_vs_conn,
+    quiesce_fallback,
     render_dest,
     service_key_from_params,
 )
@@ -333,12 +345,43 @@ def drain(module: AnsibleModule, ipvs: IpvsHandle, key: ServiceKey, dest: Dest, 
         time.sleep(POLL_INTERVAL)
 
 
+def fall_back(ipvs: IpvsHandle, svc: Service, result: dict) -> bool | None:
+    """Before a drain: the hash scheduler's fallback flag on ``svc`` when it lacks it (see the description).
+    True when set, False when not needed, None when the service went meanwhile."""
+    flags = quiesce_fallback(svc.scheduler, svc.scheduler_flags)
+    if flags is None:
+        return False
+    try:
+        ipvs.edit_service(replace(svc, scheduler_flags=flags))
+    except BatchError as exc:
+        if not state_moved(exc.failed.op, exc.errno):
+            raise
+        return None
+    result["changed"] = True
+    result["changes"].append("scheduler_flags")
+    return True
+
+
+def restore_flags(ipvs: IpvsHandle, svc: Service) -> None:
+    """After a drain that set the fallback flag and removed its real server: the service's own flags back, unless
+    another of its real servers is at weight 0 (quiesced: it still needs the fallback) or the service changed."""
+    now = ipvs.find_service(svc.key)
+    if now is None or now.scheduler != svc.scheduler or any(d.weight == 0 for d in ipvs.dests(svc.key)):
+        return
+    try:
+        ipvs.edit_service(replace(now, scheduler_flags=svc.scheduler_flags))
+    except BatchError as exc:
+        if not state_moved(exc.failed.op, exc.errno):
+            raise
+
+
 def remove(module: AnsibleModule, ipvs: IpvsHandle, key: ServiceKey, spec: DestSpec) -> dict:
     """state=absent: remove the real server, after a drain when asked; one that another task removed meanwhile is
     gone as wanted (``gone_meanwhile``)."""
     p = module.params
     result: dict = {"changed": False, "changes": [], "real_server": None, "rule": ""}
-    if ipvs.find_service(key) is None:
+    svc = ipvs.find_service(key)
+    if svc is None:
         return result
     current = find_current(ipvs.dests(key), spec, key)
     if current is None:
@@ -350,31 +393,39 @@ def remove(module: AnsibleModule, ipvs: IpvsHandle, key: ServiceKey, spec: DestS
     if module.check_mode:
         return result
     result["gone_meanwhile"] = False
+    fell_back = False
     if p["drain"]:
         result["changes"] = []
-        drained, gone = drain(module, ipvs, key, current, result)
+        fell_back = fall_back(ipvs, svc, result)
+        if fell_back is None:
+            drained, gone = True, True
+            result["left"] = {"active": 0, "inactive": 0, "persistent": 0}
+        else:
+            drained, gone = drain(module, ipvs, key, current, result)
         result["drained"] = drained
         if not drained:
             left = result["left"]
             result["real_server"] = current.as_dict()
+            kept = f", and its service keeps {HASH_FALLBACK[svc.scheduler]} meanwhile" if fell_back else ""
             module.fail_json(
                 msg=(
                     f"real server {current.label()} of {key.label()} still has {left['active']} active, "
                     f"{left['inactive']} inactive and {left['persistent']} persistent connections after "
-                    f"{p['drain_timeout']} s of draining; it is left in place with weight 0"
+                    f"{p['drain_timeout']} s of draining; it is left in place with weight 0{kept}"
                 ),
                 **result,
             )
         result["changes"].append("state")
-        if gone:
-            result["gone_meanwhile"] = True
-            return result
-    try:
-        ipvs.delete_dest(key, current)
-    except BatchError as exc:
-        if not state_moved(exc.failed.op, exc.errno):
-            raise
-        result["gone_meanwhile"] = True  # another task removed it (or its service) after the read
+        result["gone_meanwhile"] = gone
+    if not result["gone_meanwhile"]:
+        try:
+            ipvs.delete_dest(key, current)
+        except BatchError as exc:
+            if not state_moved(exc.failed.op, exc.errno):
+                raise
+            result["gone_meanwhile"] = True  # another task removed it (or its service) after the read
+    if fell_back:
+        restore_flags(ipvs, svc)
     return result
 
 

@@ -124,3 +124,57 @@ def test_drain_does_not_wait_for_templates_the_kernel_invalidated(run_module):
         left = [r for r in parse_ip_vs_conn(director.proc("net/ip_vs_conn")) if r["template"]
                 and r["dest_address"] == busy_ip]
         assert left and all(r["virtual_port"] == 0xFFFF for r in left), left
+
+
+def test_drain_under_sh_passes_the_clients_on_with_the_fallback_flag(run_module):
+    """sh without sh-fallback refuses a client whose hash lands on a weight-0 real server (ICMP port unreachable:
+    "connection refused"), so a plain quiesce under sh refuses clients. A drain sets sh-fallback while it waits
+    (the client comes back and gets the other real server) and gives the service its own flags back after."""
+    import threading
+
+    with Lab("ipvssh", real_servers=2, clients=1, ports=(80,)) as lab:
+        director = Netns(lab.director.ns)
+        director.run("sysctl -qw net.ipv4.vs.expire_quiescent_template=1 && ipvsadm --set 900 1 300")
+        svc = {"address": lab.vip, "port": 80}
+        apply(run_module, director, "ipvs_service",
+              {**svc, "scheduler": "sh", "persistence_timeout": 600})
+        for rs in lab.rs:
+            apply(run_module, director, "ipvs_real_server", {"service": svc, "address": rs.ip, "weight": 1})
+        first = lab.request("client1", 80)
+        assert first.startswith("rs"), first
+        busy_ip = lab[first].ip
+        service_line = f"-A -t {lab.vip}:80 -s sh -p 600"
+        assert director.ipvsadm_save()[0] == service_line
+
+        # What the kernel does without the flag: a plain weight 0 refuses the client (the module leaves the flags).
+        apply(run_module, director, "ipvs_real_server", {"service": svc, "address": busy_ip, "weight": 0})
+        assert director.ipvsadm_save()[0] == service_line
+        refused = lab.request("client1", 80)
+        assert refused.startswith("curl: (7) Failed to connect"), refused  # curl's "connection refused"
+        apply(run_module, director, "ipvs_real_server", {"service": svc, "address": busy_ip, "weight": 1})
+        assert lab.request("client1", 80) == first
+
+        answers: list[str] = []
+        during: list[str] = []
+
+        def comes_back() -> None:  # once the drain has quiesced the real server: the client's next page
+            for _poll in range(150):
+                save = director.ipvsadm_save()
+                if f"-a -t {lab.vip}:80 -r {busy_ip}:80 -g -w 0" in save:
+                    break
+                threading.Event().wait(0.2)
+            during.append(save[0])
+            answers.append(lab.request("client1", 80))
+
+        client = threading.Thread(target=comes_back, daemon=True)
+        client.start()
+        res = run_module(director, "ipvs_real_server", {"service": svc, "address": busy_ip, "state": "absent",
+                                                        "drain": True, "drain_timeout": 40})
+        client.join()
+        assert res.changed and not res.failed and res.result["drained"], res.result
+        assert "scheduler_flags" in res.result["changes"], res.result
+        assert during == [f"-A -t {lab.vip}:80 -s sh -p 600 -b sh-fallback"], during
+        assert answers and all(a.startswith("rs") and a != first for a in answers), (first, answers)
+        save = director.ipvsadm_save()
+        assert save[0] == service_line, save
+        assert not any(busy_ip in line for line in save), save

@@ -193,3 +193,36 @@ def test_removed_real_servers_lists_what_the_write_removes_from_services_it_keep
     assert removed_real_servers({"changed": False}) == []
     assert removed_real_servers(None) == []
     assert removed_real_servers({"before": preview["after"], "after": preview["after"]}) == []
+
+
+def test_drain_fallbacks_for_hash_schedulers_that_lose_a_real_server():
+    def svc(port, scheduler, flags=(), servers=("10.0.0.1", "10.0.0.2")):
+        return {"protocol": "tcp", "address": "192.0.2.1", "port": port, "scheduler": scheduler,
+                "scheduler_flags": list(flags), "persistent": False,
+                "real_servers": [{"address": a, "port": port, "forwarding": "dr", "weight": 1} for a in servers]}
+
+    before = [svc(80, "sh", ["sh-port"]), svc(81, "mh"), svc(82, "sh", ["sh-fallback"]), svc(83, "wlc"),
+              svc(84, "sh"), svc(85, "sh")]
+    # 80-83 lose 10.0.0.2; 84 keeps both; 85 goes with its real servers (no drain)
+    after = [svc(s["port"], s["scheduler"], s["scheduler_flags"], ["10.0.0.1"]) for s in before[:4]]
+    after.append(before[4])
+    assert f.drain_fallbacks({"changed": True, "before": before, "after": after}) == [
+        {"protocol": "tcp", "address": "192.0.2.1", "port": 80, "scheduler_flags": ["sh-fallback", "sh-port"],
+         "label": "TCP 192.0.2.1:80 (sh-fallback, sh-port)"},
+        {"protocol": "tcp", "address": "192.0.2.1", "port": 81, "scheduler_flags": ["mh-fallback"],
+         "label": "TCP 192.0.2.1:81 (mh-fallback)"},
+    ]
+    assert f.drain_fallbacks({"skipped": True}) == []
+    assert f.drain_fallbacks(None) == []
+
+
+def test_director_plan_passes_scheduler_flags_and_names_a_bad_one():
+    plan = f.director_plan([
+        {"name": "a", "vip": "192.0.2.1", "ports": [80], "scheduler": "sh", "scheduler_flags": "sh-fallback, sh-port",
+         "real_servers": ["10.0.0.1"]},
+        {"name": "b", "vip": "192.0.2.1", "ports": [81], "scheduler": "rr", "scheduler_flags": ["sh-port"],
+         "real_servers": ["10.0.0.1"]},
+    ])
+    assert plan["config"][0]["scheduler_flags"] == ["sh-fallback", "sh-port"]
+    assert any("scheduler flag 'sh-port' is not valid for scheduler rr" in e and "192.0.2.1:81" in e
+               for e in plan["errors"]), plan["errors"]

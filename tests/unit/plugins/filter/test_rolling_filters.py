@@ -23,15 +23,33 @@ def test_entries_per_director_and_service_with_weights_and_health_ports():
     entries = rolling_entries(["d1", "d2"], [SERVICES, SERVICES[2:3]], "192.168.1.2")
     assert entries == [
         {"director": "d1", "service": {"protocol": "tcp", "address": "192.168.0.1", "port": 80},
-         "address": "192.168.1.2", "weight": 4, "label": "web (port)", "health_ports": [80]},
+         "address": "192.168.1.2", "weight": 4, "label": "web (port)", "health_ports": [80], "scheduler_flags": []},
         {"director": "d1", "service": {"protocol": "tcp", "address": "192.168.0.2", "port": 0},
-         "address": "192.168.1.2", "weight": 1, "label": "all (pcc)", "health_ports": []},
+         "address": "192.168.1.2", "weight": 1, "label": "all (pcc)", "health_ports": [], "scheduler_flags": []},
     ]
     shop = rolling_entries(["d1", "d2"], [SERVICES, SERVICES[2:3]], "192.168.1.3")
     assert [(e["director"], e["label"], e["health_ports"]) for e in shop] == [
         ("d1", "web (port)", [80]), ("d1", "shop (fwmark)", [80, 443]), ("d2", "shop (fwmark)", [80, 443])]
     assert shop[1]["service"] == {"fwmark": 10, "family": "ipv4"}
     assert rolling_entries(["d1"], [SERVICES], "192.168.1.9") == []
+
+
+def test_hash_schedulers_get_their_fallback_flag_while_the_server_is_out():
+    services = [
+        {"name": "sh", "vip": "192.168.0.1", "ports": [80], "scheduler": "sh", "scheduler_flags": ["sh-port"],
+         "real_servers": ["192.168.1.2"]},
+        {"name": "mh", "vip": "192.168.0.2", "ports": [80], "scheduler": "mh", "real_servers": ["192.168.1.2"]},
+        {"name": "has", "vip": "192.168.0.3", "ports": [80], "scheduler": "sh", "scheduler_flags": "sh-fallback",
+         "real_servers": ["192.168.1.2"]},
+        {"name": "wlc", "vip": "192.168.0.4", "ports": [80], "real_servers": ["192.168.1.2"]},
+    ]
+    entries = rolling_entries(["d1"], [services], "192.168.1.2")
+    assert [(e["label"], e["scheduler_flags"], e.get("fallback_flags")) for e in entries] == [
+        ("sh (port)", ["sh-port"], ["sh-fallback", "sh-port"]),
+        ("mh (port)", [], ["mh-fallback"]),
+        ("has (port)", ["sh-fallback"], None),
+        ("wlc (port)", [], None),
+    ]
 
 
 def test_bad_director_services_name_the_director():

@@ -81,6 +81,16 @@ def test_scheduler_flags_by_name_and_bits():
         m.sched_flags_to_bits(["sh-port"], "rr")
 
 
+def test_quiesce_fallback_only_for_hash_schedulers_without_it():
+    assert m.quiesce_fallback("sh", ()) == ("sh-fallback",)
+    assert m.quiesce_fallback("sh", ("sh-port",)) == ("sh-fallback", "sh-port")
+    assert m.quiesce_fallback("mh", ["mh-port", "flag-3"]) == ("mh-fallback", "mh-port", "flag-3")
+    assert m.quiesce_fallback("sh", ("sh-fallback",)) is None
+    assert m.quiesce_fallback("mh", ("mh-fallback", "mh-port")) is None
+    for scheduler in ("rr", "wlc", "dh", "lblc"):  # no fallback flag: nothing to set (dh has none)
+        assert m.quiesce_fallback(scheduler, ()) is None
+
+
 # --- service keys and specs ---------------------------------------------------------------
 
 
