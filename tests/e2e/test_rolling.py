@@ -155,10 +155,14 @@ def test_failed_maintenance_stops_with_the_server_out_of_rotation(lab: SiteLab) 
     address = lab.hosts[second].ip
     theirs = [line for line in after.splitlines() if f"-r {address}:" in line]
     assert theirs and all(line.endswith(" -w 0") for line in theirs), after
-    # nothing else changed: the other lines as before, this server's lines as before but for the weight
+    # nothing else changed: the other lines as before, but the granularity case's sh service keeps sh-fallback while
+    # the server is out (without it the kernel refuses the clients that hash to it); this server's lines as before
+    # but for the weight
     strip = re.compile(r" -w \d+$")
+    fallback = re.compile(r"^(-A .* -s sh(?: -p \d+)?(?: -M \S+)?)$")
     assert sorted(line for line in after.splitlines() if f"-r {address}:" not in line) == \
-        sorted(line for line in before.splitlines() if f"-r {address}:" not in line)
+        sorted(fallback.sub(r"\1 -b sh-fallback", line) for line in before.splitlines() if f"-r {address}:" not in line)
+    assert any(line.endswith(" -s sh -p 300 -M 255.255.255.0 -b sh-fallback") for line in after.splitlines()), after
     assert sorted(strip.sub("", line) for line in theirs) == \
         sorted(strip.sub("", line) for line in before.splitlines() if f"-r {address}:" in line)
     # run again for that server alone, without the failure: it is back with its weights
