@@ -97,7 +97,11 @@ def _service(raw: Any, index: int, errors: list[str]) -> dict | None:
         config["persistence_netmask"] = str(raw["persistence_netmask"])
     if raw.get("scheduler_flags") not in (None, "", []):
         flags = raw["scheduler_flags"]
-        config["scheduler_flags"] = [s.strip() for s in flags.split(",")] if isinstance(flags, str) else flags
+        if isinstance(flags, str):  # "sh-fallback,sh-port", as ipvsadm -b takes them
+            flags = flags.split(",")
+        if isinstance(flags, list):
+            flags = [f.strip() if isinstance(f, str) else f for f in flags]
+        config["scheduler_flags"] = flags  # anything else: _model names the service and the problem
     ports_raw = _ports(raw)
     fwmark = raw.get("fwmark")
     if fwmark is not None:

@@ -222,7 +222,10 @@ def test_director_plan_passes_scheduler_flags_and_names_a_bad_one():
          "real_servers": ["10.0.0.1"]},
         {"name": "b", "vip": "192.0.2.1", "ports": [81], "scheduler": "rr", "scheduler_flags": ["sh-port"],
          "real_servers": ["10.0.0.1"]},
+        {"name": "c", "vip": "192.0.2.1", "ports": [82], "scheduler": "mh", "scheduler_flags": [" mh-port "],
+         "real_servers": ["10.0.0.1"]},
     ])
     assert plan["config"][0]["scheduler_flags"] == ["sh-fallback", "sh-port"]
+    assert plan["config"][2]["scheduler_flags"] == ["mh-port"]
     assert any("scheduler flag 'sh-port' is not valid for scheduler rr" in e and "192.0.2.1:81" in e
                for e in plan["errors"]), plan["errors"]
