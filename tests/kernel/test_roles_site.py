@@ -421,13 +421,15 @@ def _active(director, vip: str, port: int) -> dict[str, tuple[int, int, int]]:
 def test_director_drains_real_servers_the_inventory_no_longer_lists(ipvs_kernel):
     """director_drain_removed: a real server left out of the inventory goes to weight 0 and is removed only after
     its connection and persistence template are gone; at the deadline, fail (it stays at weight 0 and the table
-    is not written) or remove it anyway, as director_drain_on_timeout says (issue 14, part 3)."""
+    is not written) or remove it anyway, as director_drain_on_timeout says (issue 14, part 3). The service uses sh
+    without sh-fallback: while a real server drains the role sets the flag (or the kernel would refuse the clients
+    that hash to it), and the table's write takes it away."""
     import threading
     import time
 
     from ansible_collections.lvs.ipvs.plugins.module_utils._model import parse_ip_vs_conn
 
-    def web_only(common, *, keep=None, scheduler="rr", **role_vars):
+    def web_only(common, *, keep=None, scheduler="sh", **role_vars):
         """The PPC example (already on the lab's addresses) with only its web service; ``keep``: its real servers."""
         web = common["director_services"][0]
         web.update(scheduler=scheduler, persistence_timeout=5)
@@ -458,6 +460,9 @@ def test_director_drains_real_servers_the_inventory_no_longer_lists(ipvs_kernel)
                     now = _active(director, vip, 80)
                     if busy in now and now[busy][0] == 0 and "quiesced" not in seen:
                         seen["quiesced"] = time.monotonic()
+                        # client1 comes back: its template to busy expires, sh hashes it to busy, the flag moves it on
+                        seen["service"] = director.run("ipvsadm -Sn").split("\n")[0]
+                        seen["answer"] = lab.request("client1", 80)
                         time.sleep(3)  # the drain waits while the connection lives
                         seen["still_there"] = float(busy in _active(director, vip, 80))
                         held.close()
@@ -478,6 +483,9 @@ def test_director_drains_real_servers_the_inventory_no_longer_lists(ipvs_kernel)
             assert {"quiesced", "still_there", "closed", "gone"} <= set(seen), (seen, run.out[-4000:])
             assert seen["still_there"] == 1.0, "removed at once, without a drain"
             assert seen["gone"] > seen["closed"], seen
+            assert seen["service"] == f"-A -t {vip}:80 -s sh -p 5 -b sh-fallback", seen
+            assert seen["answer"] == lab.server_of(idle), seen  # not refused: passed on to the other real server
+            assert director.run("ipvsadm -Sn").split("\n")[0] == f"-A -t {vip}:80 -s sh -p 5", "the flag stayed"
             assert not any(busy in line for line in director.run("ipvsadm -Sn").splitlines())
             templates = [c for c in parse_ip_vs_conn(director.run("cat /proc/net/ip_vs_conn"))
                          if c["template"] and c["dest_address"] == busy]
@@ -492,7 +500,8 @@ def test_director_drains_real_servers_the_inventory_no_longer_lists(ipvs_kernel)
             run = rl.playbook(inv, "--limit", "directors")
             assert run.rc != 0 and run.failed() == 1, run.out[-4000:]
             assert "still has 1 active" in run.out, run.out[-4000:]
-            assert director.run("ipvsadm -Sn").split("\n")[0] == f"-A -t {vip}:80 -s rr -p 5"
+            # the failed drain leaves idle at weight 0, so the service keeps sh-fallback
+            assert director.run("ipvsadm -Sn").split("\n")[0] == f"-A -t {vip}:80 -s sh -p 5 -b sh-fallback"
             assert _active(director, vip, 80)[idle][0] == 0, "left at weight 0"
 
             # 3. the same with director_drain_on_timeout=remove: removed anyway, and the table is written
