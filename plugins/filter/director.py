@@ -302,32 +302,47 @@ def vip_plan(wanted: Any, present: Any, owned: Any) -> dict:
     return {"add": sorted(add), "remove": sorted(remove), "owned": sorted((mine & want) | add)}
 
 
-def removed_real_servers(preview: Any) -> list[dict]:
-    """The real servers a planned ``ipvs_config`` write removes from services it keeps, as ``ipvs_real_server`` options.
+def _removals(preview: Any) -> list[tuple[_model.ServiceConfig, list[tuple[Any, int]]]]:
+    """What a planned ``ipvs_config`` write removes from the services it keeps: ``[(service, [(real server,
+    port)])]`` in the order of ``before``, for the services that lose at least one real server.
 
     ``preview`` is the result of ``ipvs_config`` run in check mode with the role's config: its ``before``
     and ``after`` tables (present when the write changes something). Both are read by ``_model.check_config``
     (the code ipvs_config runs), so services and real servers are compared by their normalized keys. A
-    service the write removes takes its real servers with it; they are not in the list. Returns
-    ``[{service, address, port, label}]`` in the order of ``before`` (``label`` for loop output).
+    service the write removes takes its real servers with it: it is not in the list.
     """
     if not isinstance(preview, dict):
         return []
     before, _errors = _model.check_config(preview.get("before") or [])
     after, _errors = _model.check_config(preview.get("after") or [])
     kept = {w.key: {(d.address, int(d.port or 0)) for d in w.dests} for w in after}
-    out: list[dict] = []
+    out = []
     for was in before:
         if was.key not in kept:
             continue
-        key = was.key
-        service = ({"fwmark": key.fwmark, "family": key.family} if key.is_fwmark
-                   else {"protocol": key.protocol, "address": key.address, "port": key.port})
-        for dest in was.dests:
-            port = int(dest.port or 0)
-            if (dest.address, port) in kept[key]:
-                continue
-            label = f"{_model.format_addrport(dest.address, port, dest.family)} of {key.label()}"
+        gone = [(d, int(d.port or 0)) for d in was.dests if (d.address, int(d.port or 0)) not in kept[was.key]]
+        if gone:
+            out.append((was, gone))
+    return out
+
+
+def _service_options(key: _model.ServiceKey) -> dict:
+    """A service's identity as the ``ipvs_service``/``ipvs_real_server`` options give it."""
+    if key.is_fwmark:
+        return {"fwmark": key.fwmark, "family": key.family}
+    return {"protocol": key.protocol, "address": key.address, "port": key.port}
+
+
+def removed_real_servers(preview: Any) -> list[dict]:
+    """The real servers a planned ``ipvs_config`` write removes from services it keeps, as ``ipvs_real_server`` options
+    (``preview``: see :func:`_removals`). Returns ``[{service, address, port, label}]`` in the order of ``before``
+    (``label`` for loop output).
+    """
+    out: list[dict] = []
+    for was, gone in _removals(preview):
+        service = _service_options(was.key)
+        for dest, port in gone:
+            label = f"{_model.format_addrport(dest.address, port, dest.family)} of {was.key.label()}"
             out.append({"service": service, "address": dest.address, "port": port, "label": label})
     return out
 
@@ -337,23 +352,13 @@ def drain_fallbacks(preview: Any) -> list[dict]:
     fallback flag, as ``ipvs_service`` options with the flag added: ``[{protocol, address, port} or {fwmark,
     family}, scheduler_flags, label}]``. Without the flag the kernel refuses the clients that hash to a real server
     at weight 0; the role's write after the drain sets the inventory's flags again."""
-    if not isinstance(preview, dict):
-        return []
-    before, _errors = _model.check_config(preview.get("before") or [])
-    after, _errors = _model.check_config(preview.get("after") or [])
-    kept = {w.key: {(d.address, int(d.port or 0)) for d in w.dests} for w in after}
     out: list[dict] = []
-    for was in before:
+    for was, _gone in _removals(preview):
         svc = was.spec
-        losing = was.key in kept and any((d.address, int(d.port or 0)) not in kept[was.key] for d in was.dests)
         flags = _model.quiesce_fallback(svc.scheduler or _model.DEFAULT_SCHEDULER, svc.scheduler_flags or ())
-        if not losing or flags is None:
-            continue
-        key = was.key
-        entry = ({"fwmark": key.fwmark, "family": key.family} if key.is_fwmark
-                 else {"protocol": key.protocol, "address": key.address, "port": key.port})
-        entry.update(scheduler_flags=list(flags), label=f"{key.label()} ({', '.join(flags)})")
-        out.append(entry)
+        if flags is not None:
+            out.append({**_service_options(was.key), "scheduler_flags": list(flags),
+                        "label": f"{was.key.label()} ({', '.join(flags)})"})
     return out
 
 

@@ -6,6 +6,9 @@ shows them, and a drain waits for them."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 from _ipvs_helpers import apply
 from ansible_collections.lvs.ipvs.plugins.module_utils._ipvs import STAT_NAMES
 from ansible_collections.lvs.ipvs.plugins.module_utils._model import parse_ip_vs_conn
@@ -15,6 +18,31 @@ from lvslab.lab import Lab
 
 def _templates(director: Netns, port: int = 80) -> list[dict]:
     return [r for r in parse_ip_vs_conn(director.proc("net/ip_vs_conn")) if r["template"] and r["virtual_port"] == port]
+
+
+def _two_real_servers(run_module, lab: Lab, scheduler: str) -> tuple[Netns, dict, str, str]:
+    """A persistent (600 s) service of ``scheduler`` over the lab's two real servers, with
+    expire_quiescent_template=1 and tcp_fin 1 s; client1's first request: (director, service, answer, its address)."""
+    director = Netns(lab.director.ns)
+    director.run("sysctl -qw net.ipv4.vs.expire_quiescent_template=1 && ipvsadm --set 900 1 300")
+    svc = {"address": lab.vip, "port": 80}
+    apply(run_module, director, "ipvs_service", {**svc, "scheduler": scheduler, "persistence_timeout": 600})
+    for rs in lab.rs:
+        apply(run_module, director, "ipvs_real_server", {"service": svc, "address": rs.ip, "weight": 1})
+    first = lab.request("client1", 80)
+    assert first.startswith("rs"), first
+    return director, svc, first, lab[first].ip
+
+
+def _drain_while(run_module, director: Netns, svc: dict, address: str, meanwhile: Callable[[], None]):
+    """ipvs_real_server drains ``address`` (40 s deadline) while ``meanwhile`` runs beside it; it drained."""
+    client = threading.Thread(target=meanwhile, daemon=True)
+    client.start()
+    res = run_module(director, "ipvs_real_server", {"service": svc, "address": address, "state": "absent",
+                                                    "drain": True, "drain_timeout": 40})
+    client.join()
+    assert res.changed and not res.failed and res.result["drained"], res.result
+    return res
 
 
 def test_edits_keep_the_live_persistence_template(run_module):
@@ -94,17 +122,8 @@ def test_drain_does_not_wait_for_templates_the_kernel_invalidated(run_module):
     """With expire_quiescent_template=1, a client of a weight-0 server that comes back is scheduled afresh and its
     template is invalidated (ports 0xffff), yet it stays in the kernel's persistent count until its 600 s run out:
     the drain ends when the client has left, not 600 s later (before: it waited out its deadline)."""
-    import threading
-
     with Lab("ipvsinv", real_servers=2, clients=1, ports=(80,)) as lab:
-        director = Netns(lab.director.ns)
-        director.run("sysctl -qw net.ipv4.vs.expire_quiescent_template=1 && ipvsadm --set 900 1 300")
-        svc = {"address": lab.vip, "port": 80}
-        apply(run_module, director, "ipvs_service", {**svc, "scheduler": "rr", "persistence_timeout": 600})
-        for rs in lab.rs:
-            apply(run_module, director, "ipvs_real_server", {"service": svc, "address": rs.ip, "weight": 1})
-        first = lab.request("client1", 80)
-        busy_ip = lab[first].ip
+        director, svc, first, busy_ip = _two_real_servers(run_module, lab, "rr")
         answers: list[str] = []
 
         def comes_back() -> None:  # while the drain waits: the client's next page, then another
@@ -112,12 +131,7 @@ def test_drain_does_not_wait_for_templates_the_kernel_invalidated(run_module):
                 threading.Event().wait(3)
                 answers.append(lab.request("client1", 80))
 
-        client = threading.Thread(target=comes_back, daemon=True)
-        client.start()
-        res = run_module(director, "ipvs_real_server", {"service": svc, "address": busy_ip, "state": "absent",
-                                                        "drain": True, "drain_timeout": 40})
-        client.join()
-        assert res.changed and not res.failed and res.result["drained"], res.result
+        _drain_while(run_module, director, svc, busy_ip, comes_back)
         assert answers and all(a.startswith("rs") and a != first for a in answers), (first, answers)
         assert not any(busy_ip in line for line in director.ipvsadm_save())
         # the invalidated template is still in the kernel's table (what the kernel's count kept waiting for)
@@ -130,19 +144,8 @@ def test_drain_under_sh_passes_the_clients_on_with_the_fallback_flag(run_module)
     """sh without sh-fallback refuses a client whose hash lands on a weight-0 real server (ICMP port unreachable:
     "connection refused"), so a plain quiesce under sh refuses clients. A drain sets sh-fallback while it waits
     (the client comes back and gets the other real server) and gives the service its own flags back after."""
-    import threading
-
     with Lab("ipvssh", real_servers=2, clients=1, ports=(80,)) as lab:
-        director = Netns(lab.director.ns)
-        director.run("sysctl -qw net.ipv4.vs.expire_quiescent_template=1 && ipvsadm --set 900 1 300")
-        svc = {"address": lab.vip, "port": 80}
-        apply(run_module, director, "ipvs_service",
-              {**svc, "scheduler": "sh", "persistence_timeout": 600})
-        for rs in lab.rs:
-            apply(run_module, director, "ipvs_real_server", {"service": svc, "address": rs.ip, "weight": 1})
-        first = lab.request("client1", 80)
-        assert first.startswith("rs"), first
-        busy_ip = lab[first].ip
+        director, svc, first, busy_ip = _two_real_servers(run_module, lab, "sh")
         service_line = f"-A -t {lab.vip}:80 -s sh -p 600"
         assert director.ipvsadm_save()[0] == service_line
 
@@ -166,12 +169,7 @@ def test_drain_under_sh_passes_the_clients_on_with_the_fallback_flag(run_module)
             during.append(save[0])
             answers.append(lab.request("client1", 80))
 
-        client = threading.Thread(target=comes_back, daemon=True)
-        client.start()
-        res = run_module(director, "ipvs_real_server", {"service": svc, "address": busy_ip, "state": "absent",
-                                                        "drain": True, "drain_timeout": 40})
-        client.join()
-        assert res.changed and not res.failed and res.result["drained"], res.result
+        res = _drain_while(run_module, director, svc, busy_ip, comes_back)
         assert "scheduler_flags" in res.result["changes"], res.result
         assert during == [f"-A -t {lab.vip}:80 -s sh -p 600 -b sh-fallback"], during
         assert answers and all(a.startswith("rs") and a != first for a in answers), (first, answers)
