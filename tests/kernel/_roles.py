@@ -147,6 +147,7 @@ class RoleLab:
             ANSIBLE_REMOTE_TMP=str(tmp / "remote"),
             ANSIBLE_NOCOLOR="1",
             ANSIBLE_PIPELINING="1",  # fewer file copies per task: Python is slow under emulation
+            ANSIBLE_FORKS="10",  # the three labs' nine hosts in one wave per task, not two
             ANSIBLE_RETRY_FILES_ENABLED="0",
             ANSIBLE_DEPRECATION_WARNINGS="0",
             PATH=f"{VENV_BIN}:{env.get('PATH', '')}",

@@ -5,21 +5,23 @@
 #
 # Run every test of lvs.ipvs: the README's test command, and what .ci/run calls.
 #
-#   bin/test              setup, then every stage: lint, unit, netfilter, kernel, roles, e2e, molecule, soak
+#   bin/test              setup, then every stage: lint, unit, netfilter, kernel, roles, e2e, soak, ha, molecule
 #   bin/test unit kernel  setup, then only the stages named
 #
 # Each stage prints its name and duration. A stage that fails, or cannot run, fails the whole
 # command (exit 1); nothing is skipped silently. The stages that need a kernel with IPVS
-# (kernel, roles, e2e, molecule) run inside the kernel test bed (bin/bed): bin/test calls itself
+# (kernel, roles, e2e, soak, ha, molecule) run inside the kernel test bed (bin/bed): bin/test calls itself
 # there with --in-bed. In the User-Mode Linux bed (one CPU) two beds run side by side.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 VENV="$ROOT/.cache/venv"
-ALL_STAGES=(lint unit netfilter kernel roles e2e molecule soak)
+ALL_STAGES=(lint unit netfilter kernel roles e2e soak ha molecule)
 DEFAULT_STAGES=("${ALL_STAGES[@]}")
-BED_STAGES=" kernel roles e2e molecule soak "
+BED_STAGES=" kernel roles e2e soak ha molecule "
+# The kernel tests of the keepalived engine and of two directors in HA: stage ha (bed B), not kernel.
+HA_TESTS=(tests/kernel/test_keepalived.py tests/kernel/test_keepalived_role.py tests/kernel/test_ha.py)
 BED_OUT_DIR="$ROOT/.cache/bed/test"
 # Each pytest run writes JUnit XML here (in the bed: under $BED_OUT, handed back); bin/test reads them
 # all at the end for the ten slowest tests across stages.
@@ -165,17 +167,26 @@ stage_netfilter() {
 
 # --- stages that run inside the bed (bin/test --in-bed STAGE...) ---------------------------
 # Every kernel test with the venv's pinned pyroute2, then the tests whose code reaches pyroute2 again
-# with the pyroute2 Debian ships (kernel_tests_debian_pyroute2).
-stage_kernel() {
+# with the pyroute2 Debian ships (kernel_tests_debian_pyroute2). test_fwmark_rule.py needs netfilter,
+# not IPVS: the netfilter stage runs it on the host kernel with both backends, legacy (the bed's) among
+# them; the bed's kernel marks packets for IPVS in test_fwmark_e2e.py and every director role run.
+legacy_iptables_in_uml() {
   if [ "${LVS_BED:-}" = uml ]; then
     echo "NOTE: User-Mode Linux has no nf_tables for IPv4/IPv6: iptables runs on its legacy backend here;"
     echo "      the nft backend is tested on the host kernel (stage netfilter)"
     export LVS_TEST_XTABLES=legacy
   fi
-  local rc=0
+}
+
+stage_kernel() {
+  legacy_iptables_in_uml
+  local rc=0 t ignore=()
+  for t in tests/kernel/test_roles_site.py tests/kernel/test_ipvs_ansible.py tests/kernel/test_fwmark_rule.py \
+           "${HA_TESTS[@]}"; do
+    ignore+=("--ignore=$t")
+  done
   step "kernel tests, the venv's pyroute2 (requirements.txt: $(grep -o '^pyroute2==[^ ]*' requirements.txt))" \
-    python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit kernel)" tests/kernel \
-      --ignore=tests/kernel/test_roles_site.py --ignore=tests/kernel/test_ipvs_ansible.py || rc=1
+    python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit kernel)" tests/kernel "${ignore[@]}" || rc=1
   step "the kernel tests that reach pyroute2, with Debian's python3-pyroute2 $(readlink "$DEBIAN_PYROUTE2/current" 2>/dev/null || echo '(missing)')" \
     kernel_tests_debian_pyroute2 || rc=1
   return "$rc"
@@ -205,6 +216,14 @@ kernel_tests_debian_pyroute2() {
       tests/kernel/test_ipvs_batch.py tests/kernel/test_ipvs_ansible.py
 }
 
+# keepalived building the rendered table and its health checks, the director role with
+# director_engine: keepalived, and two directors with VRRP and the sync daemons (a failover with real
+# packets): kernel tests, in bed B beside the roles stage's bed A.
+stage_ha() {
+  legacy_iptables_in_uml
+  python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit ha)" "${HA_TESTS[@]}"
+}
+
 # The roles through ansible-playbook and playbooks/site.yml against lab namespaces.
 stage_roles() {
   python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit roles)" tests/kernel/test_roles_site.py
@@ -215,7 +234,17 @@ stage_e2e() {
   python -m pytest -p no:cacheprovider -q -s -ra --durations=10 "$(junit e2e)" tests/e2e
 }
 
+# The images are built on the host beside bed B's first stages (bed_group): wait for that build.
 stage_molecule() {
+  local status=${LVS_IMAGES_STATUS:-} waited=0 rc
+  if [ -n "$status" ]; then
+    while [ ! -f "$status" ] && [ "$waited" -lt 3000 ]; do sleep 5; waited=$((waited + 5)); done
+    read -r rc < "$status" 2>/dev/null || rc="(no status after ${waited} s)"
+    if [ "$rc" != 0 ]; then
+      echo "stage molecule: building the container images on the host failed: $rc (log: ${status%.status}.log)" >&2
+      return 1
+    fi
+  fi
   "$ROOT/bin/molecule-bed"
 }
 
@@ -275,26 +304,32 @@ bed_collect() {
   [ "$rc" -eq 0 ] || FAILED=1
 }
 
-# bed_group OUT STAGES...: one bed for STAGES, after the container image for Molecule when they include it
-# (built on the host once and cached, loaded in the bed).
+# bed_group OUT STAGES...: one bed for STAGES. When they include molecule, its container images are built
+# on the host (once, then cached) beside the bed's first stages; the molecule stage waits for the build
+# (LVS_IMAGES_STATUS: the file its exit status goes to, its log beside it).
 bed_group() {
-  local out=$1
+  local out=$1 ipid=
   shift
-  rm -f "$out/stage-results"
+  rm -f "$out/stage-results" "$out-images.status"
   case " $* " in
     *" molecule "*)
-      if ! step "container image for molecule (bin/images build)" "$ROOT/bin/images" build; then
-        echo "125 -" > "$out.status"
-        return 1
-      fi ;;
+      ( "$ROOT/bin/images" build > "$out-images.log" 2>&1; echo "$?" > "$out-images.status" ) &
+      ipid=$!
+      export LVS_IMAGES_STATUS="$out-images.status" ;;
   esac
   bed_launch "$out" "$@"
+  if [ -n "$ipid" ]; then
+    wait "$ipid"
+    printf -- '--- container images for molecule (bin/images build, beside the bed): exit %s\n' "$(cat "$out-images.status")"
+    cat "$out-images.log"
+    unset LVS_IMAGES_STATUS
+  fi
 }
 
 # On the host: the bed stages asked for, with the host stages (HOST_STAGES) beside them: they need no
 # bed, and the beds spend much of their time waiting (drains, health checks, clients under load). The
 # User-Mode Linux bed has one CPU, so with both groups asked for, two beds run side by side
-# (kernel+roles+e2e, and molecule+soak): each has its own namespaces, link and output directory.
+# (kernel+roles+e2e, and soak+ha+molecule): each has its own namespaces, link and output directory.
 # LVS_BED_PARALLEL=0: one bed. The output of what ran beside bed A is printed after it.
 run_bed_stages() {
   local a=() b=() s pid hpid lockfd
@@ -316,7 +351,7 @@ run_bed_stages() {
     hpid=$!
   fi
   for s in "$@"; do
-    case "$s" in molecule|soak) b+=("$s") ;; *) a+=("$s") ;; esac
+    case "$s" in soak|ha|molecule) b+=("$s") ;; *) a+=("$s") ;; esac
   done
   local info
   info=$("$ROOT/bin/bed" info 2>/dev/null)   # not piped into grep -q: pipefail + SIGPIPE
