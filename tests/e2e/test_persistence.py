@@ -112,8 +112,15 @@ def test_dr_is_dr(lab: SiteLab) -> None:
         for svc in lab.case(case)["services"]:
             ports = [p or 80 for p in svc["ports"]]
             answers(lab, case, [("client2", p) for p in ports])
-    stats = lab.director.run("ipvsadm -Ln --stats --exact")
-    services = [line.split() for line in stats.splitlines() if line.startswith(("TCP", "FWM"))]
+    # The kernel adds the per-CPU counters into a service's totals from its rate estimator, every 2 s and, from
+    # Linux 6.2 on, only once that estimator has joined its kthread (seconds after the service was made): wait.
+    deadline = time.monotonic() + 60
+    while True:
+        stats = lab.director.run("ipvsadm -Ln --stats --exact")
+        services = [line.split() for line in stats.splitlines() if line.startswith(("TCP", "FWM"))]
+        if all(int(f[2]) > 0 for f in services) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert len(services) == 7, stats
     for fields in services:
         conns, inpkts, outpkts = (int(x) for x in fields[2:5])

@@ -10,16 +10,18 @@ Where the command runs:
 
 * ``host`` - the host kernel has IPVS and we are root: the command runs directly.
 * ``uml``  - otherwise User-Mode Linux (Debian's user-mode-linux, cached by bin/setup in .cache/uml):
-  a real Linux 6.1 kernel with IPVS that runs as an ordinary process, no emulation, with this
+  a real Linux kernel with IPVS that runs as an ordinary process, no emulation, with this
   machine's files as its read-only root (hostfs) and tmpfs overlays on /etc, /var, /tmp, /usr, ...
-  It has one CPU; Python in it runs at about a fifth of the host's speed.
+  ``LVS_BED_UML`` chooses Debian's: ``trixie`` (Debian 13, kernel 6.12, the default) or ``bookworm``
+  (Debian 12, kernel 6.1: each process start costs it three to five times as much). It has one CPU.
 
 Inside, the command starts in this checkout with the project's virtual environment first on
 PATH, HOME on a private tmpfs, ``LVS_BED`` set to the mode and ``BED_OUT`` to a directory that
 is writable through to the host: whatever the command leaves there is handed back in
 ``--out`` (emptied first; default a new .cache/bed/runs/<time>-<pid>). The exit status is the command's; 125 means
 the bed itself failed (no kernel, it did not start, timeout), with a message saying which.
-Settings (docs/development.md): LVS_BED_MODE=auto|host|uml, LVS_BED_MEMORY, LVS_BED_TIMEOUT.
+Settings (docs/development.md): LVS_BED_MODE=auto|host|uml, LVS_BED_UML=trixie|bookworm, LVS_BED_MEMORY,
+LVS_BED_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from pathlib import Path
 
 from lvslab import CACHE, ROOT, VENV_BIN
 
-UML_DIR = CACHE / "uml" / "current"
+UML_SUITES = ("trixie", "bookworm")
+UML_SUITE = os.environ.get("LVS_BED_UML") or UML_SUITES[0]
+UML_DIR = CACHE / "uml" / UML_SUITE
 BED_FAILED = 125
 
 
@@ -288,6 +292,8 @@ def _run(args: argparse.Namespace, argv: list[str], out: Path, mode: str, cleanu
         say(f"running on the host kernel {os.uname().release} (it has IPVS)")
         cmd = ["bash", str(script)]
     else:
+        if UML_SUITE not in UML_SUITES:
+            return fail(f"LVS_BED_UML must be one of {', '.join(UML_SUITES)}, not {UML_SUITE!r}")
         binary = UML_DIR / "usr" / "bin" / "linux.uml"
         release = uml_release()
         if not binary.is_file() or not release:
@@ -301,7 +307,7 @@ def _run(args: argparse.Namespace, argv: list[str], out: Path, mode: str, cleanu
             uml_dir=uml_dir, release=release, modules=uml_dir / "usr" / "lib" / "uml" / "modules" / release,
             out=shlex.quote(str(out)), script=shlex.quote(str(script))))
         init.chmod(0o755)
-        say(f"starting User-Mode Linux {release} (IPVS); the host kernel has none")
+        say(f"starting User-Mode Linux {release} (Debian {UML_SUITE}'s, IPVS); the host kernel has none")
         try:
             host_link(netns)
         except subprocess.CalledProcessError as exc:
@@ -351,7 +357,8 @@ def info(_args: argparse.Namespace) -> int:
     print(f"host kernel: {os.uname().release} (IPVS: {'yes' if host_has_ipvs() else 'no'})")
     if mode == "uml":
         rel = uml_release()
-        print(f"user-mode linux: {UML_DIR.resolve()} ({'kernel ' + rel if rel else 'MISSING: run bin/setup'})")
+        print(f"user-mode linux: {UML_DIR.resolve()} (Debian {UML_SUITE}; "
+              f"{'kernel ' + rel if rel else 'MISSING: run bin/setup'})")
     return 0
 
 

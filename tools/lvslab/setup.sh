@@ -8,7 +8,9 @@
 #   2. a Python virtual environment in .cache/venv with the pinned versions of requirements.txt
 #      and constraints.txt (re-created only when those files or the interpreter change)
 #   3. User-Mode Linux (Debian's user-mode-linux, downloaded, not installed) in .cache/uml/<version>:
-#      the test bed, a Linux kernel with IPVS run as a process, no emulation
+#      the test bed, a Linux kernel with IPVS run as a process, no emulation; two of them:
+#      .cache/uml/bookworm (Debian 12's, kernel 6.1) and .cache/uml/trixie (Debian 13's, kernel 6.12,
+#      with Debian 13's C library beside it: the binary needs glibc 2.38 or later)
 #   4. Debian's python3-pyroute2 (downloaded the same way) in .cache/pyroute2-debian/<version>: the
 #      kernel stage runs the IPVS tests a second time with the pyroute2 a Debian fleet host has
 #   5. .cache/collections/ansible_collections/lvs/ipvs -> this checkout, for ansible and ansible-test
@@ -26,8 +28,8 @@ DEB_PYROUTE2_DIR="$CACHE/pyroute2-debian"
 PY=python3
 
 APT_PACKAGES=(
-  # the test bed (modprobe in User-Mode Linux)
-  kmod
+  # the test bed (modprobe in User-Mode Linux; patchelf points Debian 13's UML at its own C library)
+  kmod patchelf
   # netfilter and IPVS userland (ipvsadm only as a test oracle)
   iptables ipvsadm iproute2 procps
   # the director role's keepalived engine (its tests run keepalived in the bed, as a fleet host has it)
@@ -106,27 +108,63 @@ install_venv() {
   (cat "$ROOT/requirements.txt" "$ROOT/constraints.txt"; "$PY" -c 'import sys; print(sys.version)') | sha256sum | cut -d' ' -f1 > "$stamp"
 }
 
+# apt_suite SUITE apt-get|apt-cache ARGS...: apt with only SUITE of this machine's Debian mirror as its source (its own
+# lists and cache in .cache/apt-SUITE; the archive's signatures checked with Debian's keyring).
+apt_suite() {
+  local suite=$1 tool=$2 dir="$CACHE/apt-$1" mirror
+  shift 2
+  if [ ! -f "$dir/sources.list" ]; then
+    mirror=$("$VENV/bin/python" -c 'import sys; sys.path.insert(0, sys.argv[1]); from lvslab.images import apt_mirror; print(apt_mirror())' \
+      "$ROOT/tools") || die "cannot read this machine's Debian mirror from its apt sources"
+    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" > "$dir/sources.list"
+  fi
+  "$tool" -q -o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/nonexistent \
+    -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" -o APT::Sandbox::User=root "$@"
+}
+
+# install_uml SUITE: Debian SUITE's user-mode-linux, unpacked (not installed) into .cache/uml/<version>,
+# linked as .cache/uml/SUITE. The machine's own suite comes from its apt sources as they are; another
+# suite's binary gets that suite's C library beside it (patchelf: its loader and library path).
 install_uml() {
-  if [ -L "$UML_DIR/current" ] && [ -f "$UML_DIR/current/.complete" ]; then
-    log "user-mode linux: cached ($(readlink "$UML_DIR/current"))"
+  local suite=$1 own ver
+  own=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  if [ -L "$UML_DIR/$suite" ] && [ -f "$UML_DIR/$suite/.complete" ]; then
+    log "user-mode linux ($suite): cached ($(readlink "$UML_DIR/$suite"))"
     return
   fi
-  local ver
-  ver=$(apt-cache show user-mode-linux 2>/dev/null | awk '/^Version:/{print $2; exit}')
-  if [ -z "$ver" ]; then
-    apt_update_once
-    ver=$(apt-cache show user-mode-linux 2>/dev/null | awk '/^Version:/{print $2; exit}')
-  fi
-  [ -n "$ver" ] || die "Debian has no user-mode-linux package in this machine's apt sources"
-  local dest="$UML_DIR/$ver" dl="$UML_DIR/download"
-  log "user-mode linux: downloading user-mode-linux $ver (unpacked into $dest, not installed)"
-  rm -rf "$dest" "$dl"
+  local dest dl="$UML_DIR/download"
+  rm -rf "$dl"
   mkdir -p "$dl"
   chmod 0777 "$dl"
-  (cd "$dl" && quiet apt-get download -q "user-mode-linux=$ver") || die "apt-get download user-mode-linux failed"
+  if [ "$suite" = "$own" ]; then
+    ver=$(apt-cache show user-mode-linux 2>/dev/null | awk '/^Version:/{print $2; exit}')
+    if [ -z "$ver" ]; then
+      apt_update_once
+      ver=$(apt-cache show user-mode-linux 2>/dev/null | awk '/^Version:/{print $2; exit}')
+    fi
+    [ -n "$ver" ] || die "Debian has no user-mode-linux package in this machine's apt sources"
+    (cd "$dl" && quiet apt-get download -q "user-mode-linux=$ver") || die "apt-get download user-mode-linux failed"
+  else
+    quiet apt_suite "$suite" apt-get update || die "apt-get update for Debian $suite failed (its output is above)"
+    ver=$(apt_suite "$suite" apt-cache show user-mode-linux 2>/dev/null | awk '/^Version:/{print $2; exit}' || true)
+    [ -n "$ver" ] || die "Debian $suite has no user-mode-linux package"
+    (cd "$dl" && quiet apt_suite "$suite" apt-get download user-mode-linux libc6) \
+      || die "apt-get download user-mode-linux libc6 from Debian $suite failed (its output is above)"
+  fi
+  dest="$UML_DIR/$ver"
+  log "user-mode linux ($suite): user-mode-linux $ver unpacked into $dest, not installed"
+  rm -rf "$dest"
   mkdir -p "$dest"
-  dpkg-deb -x "$dl"/*.deb "$dest" || die "cannot unpack user-mode-linux"
+  dpkg-deb -x "$dl"/user-mode-linux_*.deb "$dest" || die "cannot unpack user-mode-linux"
   [ -x "$dest/usr/bin/linux.uml" ] || die "user-mode-linux $ver has no usr/bin/linux.uml"
+  if [ "$suite" != "$own" ]; then
+    local libc="$dest/libc/usr/lib/x86_64-linux-gnu"
+    dpkg-deb -x "$dl"/libc6_*.deb "$dest/libc" || die "cannot unpack Debian $suite's libc6"
+    patchelf --set-interpreter "$libc/ld-linux-x86-64.so.2" --set-rpath "$libc" "$dest/usr/bin/linux.uml" \
+      || die "patchelf could not point user-mode-linux $ver at Debian $suite's C library"
+  fi
+  "$dest/usr/bin/linux.uml" --version >/dev/null 2>&1 || die "user-mode-linux $ver does not run here: $("$dest/usr/bin/linux.uml" --version 2>&1 | head -3)"
   local kver
   kver=$(basename "$(find "$dest/usr/lib/uml/modules" -mindepth 1 -maxdepth 1 -type d | head -1)")
   [ -n "$(find "$dest/usr/lib/uml/modules/$kver" -name 'ip_vs.ko*' -print -quit)" ] || die "user-mode-linux ships no ip_vs module"
@@ -136,8 +174,8 @@ install_uml() {
   depmod -b "$dest" "$kver" || die "depmod failed for $dest"
   rm -rf "$dl"
   touch "$dest/.complete"
-  ln -sfn "$ver" "$UML_DIR/current"
-  log "user-mode linux: $ver (kernel $kver) ready"
+  ln -sfn "$ver" "$UML_DIR/$suite"
+  log "user-mode linux ($suite): $ver (kernel $kver) ready"
 }
 
 # Debian's own python3-pyroute2 (Debian 12: 0.7.2), as a fleet host installs it, unpacked (not
@@ -182,7 +220,8 @@ main() {
   mkdir -p "$CACHE"
   install_packages
   install_venv "$mode"
-  install_uml
+  install_uml bookworm
+  install_uml trixie
   install_debian_pyroute2
   link_collection
   log "done in $((SECONDS - start)) s"

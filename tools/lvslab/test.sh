@@ -20,7 +20,7 @@ VENV="$ROOT/.cache/venv"
 ALL_STAGES=(lint unit netfilter kernel roles e2e soak ha molecule)
 DEFAULT_STAGES=("${ALL_STAGES[@]}")
 BED_STAGES=" kernel roles e2e soak ha molecule "
-# The kernel tests of the keepalived engine and of two directors in HA: stage ha (bed B), not kernel.
+# The kernel tests of the keepalived engine and of two directors in HA: stage ha, not kernel.
 HA_TESTS=(tests/kernel/test_keepalived.py tests/kernel/test_keepalived_role.py tests/kernel/test_ha.py)
 BED_OUT_DIR="$ROOT/.cache/bed/test"
 # Each pytest run writes JUnit XML here (in the bed: under $BED_OUT, handed back); bin/test reads them
@@ -218,7 +218,7 @@ kernel_tests_debian_pyroute2() {
 
 # keepalived building the rendered table and its health checks, the director role with
 # director_engine: keepalived, and two directors with VRRP and the sync daemons (a failover with real
-# packets): kernel tests, in bed B beside the roles stage's bed A.
+# packets): kernel tests, on Debian 13's kernel after the roles stage.
 stage_ha() {
   legacy_iptables_in_uml
   python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit ha)" "${HA_TESTS[@]}"
@@ -234,7 +234,7 @@ stage_e2e() {
   python -m pytest -p no:cacheprovider -q -s -ra --durations=10 "$(junit e2e)" tests/e2e
 }
 
-# The images are built on the host beside bed B's first stages (bed_group): wait for that build.
+# The images are built on the host beside the first beds of the slot (bed_slot): wait for that build.
 stage_molecule() {
   local status=${LVS_IMAGES_STATUS:-} waited=0 rc
   if [ -n "$status" ]; then
@@ -255,69 +255,83 @@ stage_soak() {
 }
 
 print_summary() {
-  printf '\n%-10s %-7s %s\n' stage result seconds
+  printf '\n%-16s %-7s %s\n' stage result seconds
   local r
   for r in "${RESULTS[@]}"; do
     # shellcheck disable=SC2086
-    printf '%-10s %-7s %s\n' $r
+    printf '%-16s %-7s %s\n' $r
   done
 }
 
-# Inside the bed: run the stages, hand their results back through $BED_OUT.
+# Inside the bed: run the stages, hand their results back through $BED_OUT. In User-Mode Linux a result
+# names the Debian release whose kernel ran it (kernel@bookworm, kernel@trixie).
 in_bed() {
-  local s
+  local s name
   for s in "$@"; do
-    run_stage "$s" "stage_$s"
+    name=$s
+    [ "${LVS_BED:-}" = uml ] && name="$s@${LVS_BED_UML:-trixie}"
+    run_stage "$name" "stage_$s"
   done
   printf '%s\n' "${RESULTS[@]}" > "${BED_OUT:?bin/test --in-bed runs inside bin/bed}/stage-results"
   exit "$FAILED"
 }
 
-# bed_launch OUT STAGES...: one bed for STAGES; its exit status and seconds go to OUT.status.
+# bed_launch OUT SUITE STAGES...: one bed (User-Mode Linux of Debian SUITE) for STAGES; its exit status and
+# seconds go to OUT.status.
 bed_launch() {
-  local out=$1 start rc
-  shift
+  local out=$1 suite=$2 start rc
+  shift 2
   start=$(now)
-  rm -f "$out.status"
+  rm -f "$out.status" "$out/stage-results"
   # A bed's stages take 30-40 minutes on a busy machine: more than bin/bed's default limit, less than CI's 90.
-  "$ROOT/bin/bed" run --timeout "${LVS_BED_TIMEOUT:-4800}" --out "$out" -- bin/test --in-bed "$@"
+  LVS_BED_UML=$suite "$ROOT/bin/bed" run --timeout "${LVS_BED_TIMEOUT:-4800}" --out "$out" -- bin/test --in-bed "$@"
   rc=$?
   echo "$rc $(elapsed "$start")" > "$out.status"
 }
 
-# bed_collect OUT LABEL STAGES...: the results of one bed into the summary.
+# bed_collect OUT LABEL SUITE STAGES...: the results of one bed into the summary.
 bed_collect() {
-  local out=$1 label=$2 rc=125 secs=- r s
-  shift 2
+  local out=$1 label=$2 suite=$3 rc=125 secs=- r s
+  shift 3
   [ -f "$out.status" ] && read -r rc secs < "$out.status"
-  printf '<== kernel test bed %s: exit %s after %s s (start included)\n' "$label" "$rc" "$secs"
+  printf '<== kernel test bed %s (%s): exit %s after %s s (start included)\n' "$label" "$suite" "$rc" "$secs"
   if [ -f "$out/stage-results" ]; then
     while IFS= read -r r; do RESULTS+=("$r"); done < "$out/stage-results"
   fi
   for s in "$@"; do
-    if ! printf '%s\n' "${RESULTS[@]}" | grep -q "^$s "; then
-      RESULTS+=("$s FAILED -")   # the bed did not start or died before this stage reported
+    if ! printf '%s\n' "${RESULTS[@]}" | grep -q -E "^$s(@$suite)? "; then
+      RESULTS+=("$s@$suite FAILED -")   # the bed did not start or died before this stage reported
     fi
   done
-  RESULTS+=("(bed$label) $([ "$rc" -eq 0 ] && echo passed || echo FAILED) $secs")
+  RESULTS+=("(bed-$label) $([ "$rc" -eq 0 ] && echo passed || echo FAILED) $secs")
   REPORT_DIRS+=("$out/reports")
   [ "$rc" -eq 0 ] || FAILED=1
 }
 
-# bed_group OUT STAGES...: one bed for STAGES. When they include molecule, its container images are built
-# on the host (once, then cached) beside the bed's first stages; the molecule stage waits for the build
-# (LVS_IMAGES_STATUS: the file its exit status goes to, its log beside it).
-bed_group() {
-  local out=$1 ipid=
+# bed_slot OUT ITEM...: the ITEMs (SUITE:STAGE) one after the other; each run of ITEMs of one Debian release in
+# one bed (output in OUT-1, OUT-2, ...; what ran where in OUT.beds). When they include molecule, its container
+# images are built on the host (once, then cached) beside the slot's first beds; the molecule stage waits for
+# the build (LVS_IMAGES_STATUS: the file its exit status goes to, its log beside it).
+bed_slot() {
+  local out=$1 ipid= n=0 suite= item stages=()
   shift
-  rm -f "$out/stage-results" "$out-images.status"
+  rm -f "$out.beds" "$out-images.status"
   case " $* " in
-    *" molecule "*)
+    *":molecule "*)
       ( "$ROOT/bin/images" build > "$out-images.log" 2>&1; echo "$?" > "$out-images.status" ) &
       ipid=$!
       export LVS_IMAGES_STATUS="$out-images.status" ;;
   esac
-  bed_launch "$out" "$@"
+  for item in "$@" "end:"; do
+    if [ "${item%%:*}" != "$suite" ] && [ "${#stages[@]}" -gt 0 ]; then
+      n=$((n + 1))
+      echo "$out-$n $suite ${stages[*]}" >> "$out.beds"
+      bed_launch "$out-$n" "$suite" "${stages[@]}"
+      stages=()
+    fi
+    suite=${item%%:*}
+    stages+=("${item#*:}")
+  done
   if [ -n "$ipid" ]; then
     wait "$ipid"
     printf -- '--- container images for molecule (bin/images build, beside the bed): exit %s\n' "$(cat "$out-images.status")"
@@ -326,13 +340,27 @@ bed_group() {
   fi
 }
 
-# On the host: the bed stages asked for, with the host stages (HOST_STAGES) beside them: they need no
-# bed, and the beds spend much of their time waiting (drains, health checks, clients under load). The
-# User-Mode Linux bed has one CPU, so with both groups asked for, two beds run side by side
-# (kernel+roles+e2e, and soak+ha+molecule): each has its own namespaces, link and output directory.
-# LVS_BED_PARALLEL=0: one bed. The output of what ran beside bed A is printed after it.
+# slot_collect OUT LABEL: the results of every bed of one slot.
+slot_collect() {
+  local out=$1 label=$2 n=0 dir suite stages
+  [ -f "$out.beds" ] || return 0
+  while read -r dir suite stages; do
+    n=$((n + 1))
+    # shellcheck disable=SC2086
+    bed_collect "$dir" "$label$n" "$suite" $stages
+  done < "$out.beds"
+}
+
+# On the host: the bed stages asked for, with the host stages (HOST_STAGES) beside them: they need no bed,
+# and the beds spend much of their time waiting (drains, health checks, clients under load). Each stage runs
+# in User-Mode Linux of Debian 13 (trixie, kernel 6.12: starting a process costs it a third to a fifth of
+# what it costs 6.1); the kernel stage also runs on Debian 12's (bookworm, 6.1). A UML bed has one CPU, so
+# two slots of beds run side by side (SLOT_A, SLOT_B), each bed with its own namespaces, link and output
+# directory. LVS_BED_PARALLEL=0: one slot. On a host whose own kernel has IPVS, each stage runs once, there.
+SLOT_A=(bookworm:kernel trixie:roles trixie:ha trixie:e2e)
+SLOT_B=(trixie:kernel trixie:soak trixie:molecule)
 run_bed_stages() {
-  local a=() b=() s pid hpid lockfd
+  local a=() b=() item pid hpid lockfd info host=0 seen=" "
   # A second bin/test in the same checkout must not share (and wipe) the first one's bed output.
   mkdir -p "$(dirname "$BED_OUT_DIR")"
   exec {lockfd}>"$BED_OUT_DIR.lock"
@@ -350,29 +378,33 @@ run_bed_stages() {
     ) > "$BED_OUT_DIR-host.log" 2>&1 &
     hpid=$!
   fi
-  for s in "$@"; do
-    case "$s" in soak|ha|molecule) b+=("$s") ;; *) a+=("$s") ;; esac
-  done
-  local info
   info=$("$ROOT/bin/bed" info 2>/dev/null)   # not piped into grep -q: pipefail + SIGPIPE
-  if [ "${#a[@]}" -gt 0 ] && [ "${#b[@]}" -gt 0 ] && [ "${LVS_BED_PARALLEL:-1}" != 0 ] \
-     && grep -qx 'mode: uml' <<<"$info"; then
-    printf '\n==> two kernel test beds side by side: A (%s) here, B (%s) logged to %s\n' \
+  grep -qx 'mode: uml' <<<"$info" || host=1
+  for item in "${SLOT_A[@]}" "${SLOT_B[@]}"; do
+    case " $* " in *" ${item#*:} "*) ;; *) continue ;; esac
+    if [ "$host" = 1 ]; then   # the host's kernel: each stage once
+      case "$seen" in *" ${item#*:} "*) continue ;; esac
+      seen+="${item#*:} "
+    fi
+    case " ${SLOT_A[*]} " in *" $item "*) a+=("$item") ;; *) b+=("$item") ;; esac
+  done
+  if [ "${#a[@]}" -gt 0 ] && [ "${#b[@]}" -gt 0 ] && [ "${LVS_BED_PARALLEL:-1}" != 0 ] && [ "$host" = 0 ]; then
+    printf '\n==> two slots of kernel test beds side by side: A (%s) here, B (%s) logged to %s\n' \
       "${a[*]}" "${b[*]}" "$BED_OUT_DIR-b.log"
-    bed_group "$BED_OUT_DIR-b" "${b[@]}" > "$BED_OUT_DIR-b.log" 2>&1 &
+    bed_slot "$BED_OUT_DIR-b" "${b[@]}" > "$BED_OUT_DIR-b.log" 2>&1 &
     pid=$!
-    bed_group "$BED_OUT_DIR" "${a[@]}"
+    bed_slot "$BED_OUT_DIR-a" "${a[@]}"
     host_collect "$hpid"
     wait "$pid"
-    printf '\n==> kernel test bed B (%s): its output\n' "${b[*]}"
+    printf '\n==> kernel test beds B (%s): their output\n' "${b[*]}"
     cat "$BED_OUT_DIR-b.log"
-    bed_collect "$BED_OUT_DIR" "-A" "${a[@]}"
-    bed_collect "$BED_OUT_DIR-b" "-B" "${b[@]}"
+    slot_collect "$BED_OUT_DIR-a" "A"
+    slot_collect "$BED_OUT_DIR-b" "B"
   else
-    printf '\n==> kernel test bed: stages %s (one start)\n' "$*"
-    bed_group "$BED_OUT_DIR" "$@"
+    printf '\n==> kernel test beds: %s\n' "${a[*]} ${b[*]}"
+    bed_slot "$BED_OUT_DIR-a" "${a[@]}" "${b[@]}"
     host_collect "$hpid"
-    bed_collect "$BED_OUT_DIR" "" "$@"
+    slot_collect "$BED_OUT_DIR-a" "A"
   fi
 }
 
