@@ -142,6 +142,8 @@ def inner_script(out: Path, argv: list[str], mode: str) -> str:
         f"export {k}={shlex.quote(v)}\n" for k, v in sorted(os.environ.items())
         if k.startswith(("LVS_", "ANSIBLE_", "MOLECULE_", "PYTEST_")) and not k.startswith("LVS_BED")
     )
+    if mode == "uml":
+        passed += f"export LVS_BED_UML={shlex.quote(UML_SUITE)}\n"  # whose kernel runs the command
     return f"""#!/bin/bash
 {passed}export LVS_BED={mode} BED_OUT={shlex.quote(str(out))}
 export PATH={shlex.quote(str(VENV_BIN))}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
