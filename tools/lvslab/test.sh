@@ -218,7 +218,7 @@ kernel_tests_debian_pyroute2() {
 
 # keepalived building the rendered table and its health checks, the director role with
 # director_engine: keepalived, and two directors with VRRP and the sync daemons (a failover with real
-# packets): kernel tests, on Debian 13's kernel after the roles stage.
+# packets): kernel tests, in slot B beside the roles stage.
 stage_ha() {
   legacy_iptables_in_uml
   python -m pytest -p no:cacheprovider -q -ra --durations=10 "$(junit ha)" "${HA_TESTS[@]}"
@@ -357,8 +357,8 @@ slot_collect() {
 # what it costs 6.1); the kernel stage also runs on Debian 12's (bookworm, 6.1). A UML bed has one CPU, so
 # two slots of beds run side by side (SLOT_A, SLOT_B), each bed with its own namespaces, link and output
 # directory. LVS_BED_PARALLEL=0: one slot. On a host whose own kernel has IPVS, each stage runs once, there.
-SLOT_A=(bookworm:kernel trixie:roles trixie:ha trixie:e2e)
-SLOT_B=(trixie:kernel trixie:soak trixie:molecule)
+SLOT_A=(bookworm:kernel trixie:roles trixie:e2e)
+SLOT_B=(trixie:kernel trixie:ha trixie:soak trixie:molecule)
 run_bed_stages() {
   local a=() b=() item pid hpid lockfd info host=0 seen=" "
   # A second bin/test in the same checkout must not share (and wipe) the first one's bed output.
