@@ -357,8 +357,8 @@ slot_collect() {
 # what it costs 6.1); the kernel stage also runs on Debian 12's (bookworm, 6.1). A UML bed has one CPU, so
 # two slots of beds run side by side (SLOT_A, SLOT_B), each bed with its own namespaces, link and output
 # directory. LVS_BED_PARALLEL=0: one slot. On a host whose own kernel has IPVS, each stage runs once, there.
-SLOT_A=(bookworm:kernel trixie:roles trixie:e2e)
-SLOT_B=(trixie:kernel trixie:ha trixie:soak trixie:molecule)
+SLOT_A=(bookworm:kernel trixie:kernel trixie:roles trixie:e2e)
+SLOT_B=(trixie:ha trixie:soak trixie:molecule)
 run_bed_stages() {
   local a=() b=() item pid hpid lockfd info host=0 seen=" "
   # A second bin/test in the same checkout must not share (and wipe) the first one's bed output.
