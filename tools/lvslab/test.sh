@@ -19,7 +19,14 @@ cd "$ROOT"
 VENV="$ROOT/.cache/venv"
 ALL_STAGES=(lint unit netfilter kernel roles e2e soak ha molecule)
 DEFAULT_STAGES=("${ALL_STAGES[@]}")
-BED_STAGES=" kernel roles e2e soak ha molecule "
+# Where the bed stages run (SUITE:STAGE). Each stage runs in User-Mode Linux of Debian 13 (trixie, kernel 6.12:
+# starting a process costs it a third to a fifth of what it costs 6.1); the kernel stage also runs on Debian
+# 12's (bookworm, 6.1). A UML bed has one CPU, so two slots of beds run side by side, each bed with its own
+# namespaces, link and output directory. LVS_BED_PARALLEL=0: one slot. On a host whose own kernel has IPVS,
+# each stage runs once, there.
+SLOT_A=(bookworm:kernel trixie:kernel trixie:roles trixie:e2e)
+SLOT_B=(trixie:ha trixie:soak trixie:molecule)
+BED_STAGES=" $(printf '%s ' "${SLOT_A[@]#*:}" "${SLOT_B[@]#*:}") "
 # The kernel tests of the keepalived engine and of two directors in HA: stage ha, not kernel.
 HA_TESTS=(tests/kernel/test_keepalived.py tests/kernel/test_keepalived_role.py tests/kernel/test_ha.py)
 BED_OUT_DIR="$ROOT/.cache/bed/test"
@@ -166,10 +173,6 @@ stage_netfilter() {
 }
 
 # --- stages that run inside the bed (bin/test --in-bed STAGE...) ---------------------------
-# Every kernel test with the venv's pinned pyroute2, then the tests whose code reaches pyroute2 again
-# with the pyroute2 Debian ships (kernel_tests_debian_pyroute2). test_fwmark_rule.py needs netfilter,
-# not IPVS: the netfilter stage runs it on the host kernel with both backends, legacy (the bed's) among
-# them; the bed's kernel marks packets for IPVS in test_fwmark_e2e.py and every director role run.
 legacy_iptables_in_uml() {
   if [ "${LVS_BED:-}" = uml ]; then
     echo "NOTE: User-Mode Linux has no nf_tables for IPv4/IPv6: iptables runs on its legacy backend here;"
@@ -178,6 +181,10 @@ legacy_iptables_in_uml() {
   fi
 }
 
+# Every kernel test with the venv's pinned pyroute2, then the tests whose code reaches pyroute2 again
+# with the pyroute2 Debian ships (kernel_tests_debian_pyroute2). test_fwmark_rule.py needs netfilter,
+# not IPVS: the netfilter stage runs it on the host kernel with both backends, legacy (the bed's) among
+# them; the bed's kernel marks packets for IPVS in test_fwmark_e2e.py and every director role run.
 stage_kernel() {
   legacy_iptables_in_uml
   local rc=0 t ignore=()
@@ -269,7 +276,7 @@ in_bed() {
   local s name
   for s in "$@"; do
     name=$s
-    [ "${LVS_BED:-}" = uml ] && name="$s@${LVS_BED_UML:-trixie}"
+    [ "${LVS_BED:-}" = uml ] && name="$s@$LVS_BED_UML"
     run_stage "$name" "stage_$s"
   done
   printf '%s\n' "${RESULTS[@]}" > "${BED_OUT:?bin/test --in-bed runs inside bin/bed}/stage-results"
@@ -351,14 +358,8 @@ slot_collect() {
   done < "$out.beds"
 }
 
-# On the host: the bed stages asked for, with the host stages (HOST_STAGES) beside them: they need no bed,
-# and the beds spend much of their time waiting (drains, health checks, clients under load). Each stage runs
-# in User-Mode Linux of Debian 13 (trixie, kernel 6.12: starting a process costs it a third to a fifth of
-# what it costs 6.1); the kernel stage also runs on Debian 12's (bookworm, 6.1). A UML bed has one CPU, so
-# two slots of beds run side by side (SLOT_A, SLOT_B), each bed with its own namespaces, link and output
-# directory. LVS_BED_PARALLEL=0: one slot. On a host whose own kernel has IPVS, each stage runs once, there.
-SLOT_A=(bookworm:kernel trixie:kernel trixie:roles trixie:e2e)
-SLOT_B=(trixie:ha trixie:soak trixie:molecule)
+# On the host: the bed stages asked for (in SLOT_A and SLOT_B, above), with the host stages (HOST_STAGES) beside
+# them: they need no bed, and the beds spend much of their time waiting (drains, health checks, clients under load).
 run_bed_stages() {
   local a=() b=() item pid hpid lockfd info host=0 seen=" "
   # A second bin/test in the same checkout must not share (and wipe) the first one's bed output.
