@@ -32,8 +32,14 @@ mkdir -p "$COL"
 # cannot reach; give it one that uses ensurepip and then pip from the package index.
 pipv=$(grep -oE "pip='[0-9.]+'" "$VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py \
   | head -1 | tr -dc '0-9.')
-mkdir -p "$TEST_HOME/.ansible/test/cache"
-cp "$ROOT/tools/lvslab/get_pip.py" "$TEST_HOME/.ansible/test/cache/get_pip_${pipv//./_}.py"
+cache="$TEST_HOME/.ansible/test/cache"
+mkdir -p "$cache"
+cp "$ROOT/tools/lvslab/get_pip.py" "$cache/get_pip_${pipv//./_}.py"
+# ... and the wheel of that pip beside it (once): each venv then installs pip from it, without ensurepip.
+if ! compgen -G "$cache/pip-$pipv-*.whl" > /dev/null; then
+  rm -f "$cache"/pip-*.whl
+  "$VENV/bin/pip" download -qq --disable-pip-version-check --no-deps --only-binary=:all: -d "$cache" "pip==$pipv"
+fi
 
 cd "$COL"
 HOME="$TEST_HOME" PATH="$VENV/bin:$PATH" "$VENV/bin/ansible-test" "$@" --color no 2>&1 \

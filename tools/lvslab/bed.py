@@ -13,7 +13,8 @@ Where the command runs:
   a real Linux kernel with IPVS that runs as an ordinary process, no emulation, with this
   machine's files as its read-only root (hostfs) and tmpfs overlays on /etc, /var, /tmp, /usr, ...
   ``LVS_BED_UML`` chooses Debian's: ``trixie`` (Debian 13, kernel 6.12, the default) or ``bookworm``
-  (Debian 12, kernel 6.1: each process start costs it three to five times as much). It has one CPU.
+  (Debian 12, kernel 6.1: each process start costs it three to five times as much). It has one CPU and
+  runs on one CPU of the machine that no other bed holds (claim_cpu).
 
 Inside, the command starts in this checkout with the project's virtual environment first on
 PATH, HOME on a private tmpfs, ``LVS_BED`` set to the mode and ``BED_OUT`` to a directory that

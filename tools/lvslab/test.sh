@@ -325,7 +325,7 @@ bed_slot() {
   rm -f "$out.beds" "$out-images.status"
   case " $* " in
     *":molecule "*)
-      ( "$ROOT/bin/images" build > "$out-images.log" 2>&1; echo "$?" > "$out-images.status" ) &
+      ( nice -n 5 "$ROOT/bin/images" build > "$out-images.log" 2>&1; echo "$?" > "$out-images.status" ) &
       ipid=$!
       export LVS_IMAGES_STATUS="$out-images.status" ;;
   esac
@@ -373,6 +373,7 @@ run_bed_stages() {
     printf '\n==> host stages (%s) beside the beds, logged to %s\n' "${HOST_STAGES[*]}" "$BED_OUT_DIR-host.log"
     rm -f "$BED_OUT_DIR-host.results"
     (
+      renice -n 5 -p "$BASHPID" > /dev/null   # the beds first: they take far longer (a bed owns a CPU)
       RESULTS=()
       for s in "${HOST_STAGES[@]}"; do run_stage "$s" "stage_$s"; done
       printf '%s\n' "${RESULTS[@]}" > "$BED_OUT_DIR-host.results"
