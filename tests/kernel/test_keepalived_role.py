@@ -9,6 +9,9 @@ on disk, ``ipvsadm -Sn`` against the ``ipvsadm -R`` text ``director_plan`` rende
 the VIP that keepalived's VRRP put on eth0, and the recap of each run: a config keepalived refuses is never
 installed, ``--check --diff`` shows the keepalived.conf diff and changes nothing, the second run changes
 nothing, an edit reloads keepalived, and a table that differs from the rendered one fails the role.
+The boot files (``director_boot_persistence``) are written by the apply and the second run, where the
+boot file of the IPVS table must say that keepalived builds it; the other runs leave them out (seven
+module runs each, which those tests do not look at).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class Run:
             "director_keepalived_pid_file": str(self.pid),
             "director_vrrp_virtual_router_id": 61,
             "director_vrrp_priority": 150,
+            "director_boot_persistence": False,
             **extra,
         }
 
@@ -105,9 +109,12 @@ def test_check_diff_shows_keepalived_conf_and_changes_nothing(kd):
 
 
 def test_apply_builds_the_rendered_table(kd):
-    run = kd.play(name="apply")
+    run = kd.play(name="apply", director_boot_persistence=True)
     assert run.rc == 0 and run.failed() == 0, run.out[-6000:]
     assert run.changed() > 0
+    # At boot keepalived builds the table: the boot file of the IPVS table holds no rules, and says so.
+    boot = (kd.dir / "lvs-ipvs" / "ipvs.rules").read_text()
+    assert boot == f"# director_engine keepalived: keepalived builds the table from {kd.conf}\n", boot
     assert kd.conf.read_text() == keepalived.keepalived_config(
         kd.services, {"router_id": "kd-director", "vrrp": {"name": "VI_LVS", "interface": "eth0",
                                                            "virtual_router_id": 61, "priority": 150}})
@@ -121,7 +128,7 @@ def test_apply_builds_the_rendered_table(kd):
 
 
 def test_second_run_changes_nothing(kd):
-    run = kd.play(name="again")
+    run = kd.play(name="again", director_boot_persistence=True)
     assert run.rc == 0 and run.failed() == 0, run.out[-6000:]
     print(f"second run: changed={run.changed()}")
     assert run.changed() == 0, run.out[-6000:]

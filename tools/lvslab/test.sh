@@ -361,7 +361,7 @@ slot_collect() {
 # On the host: the bed stages asked for (in SLOT_A and SLOT_B, above), with the host stages (HOST_STAGES) beside
 # them: they need no bed, and the beds spend much of their time waiting (drains, health checks, clients under load).
 run_bed_stages() {
-  local a=() b=() item pid hpid lockfd info host=0 seen=" "
+  local a=() b=() item pid= hpid= lockfd info host=0 seen=" "
   # A second bin/test in the same checkout must not share (and wipe) the first one's bed output.
   mkdir -p "$(dirname "$BED_OUT_DIR")"
   exec {lockfd}>"$BED_OUT_DIR.lock"
