@@ -69,6 +69,7 @@ class SoakLab(SiteLab):
 
     def real_server_vars(self, name: str) -> dict:
         out = super().real_server_vars(name)
+        out["real_server_boot_persistence"] = False  # as the director's: nothing here reads the boot files
         out["real_server_vips"] = self.vips
         out["real_server_tls_subject_alt_names"] = ["DNS:shop.lab.example", *(f"IP:{v}" for v in self.vips)]
         return out
