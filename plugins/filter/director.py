@@ -347,6 +347,31 @@ def removed_real_servers(preview: Any) -> list[dict]:
     return out
 
 
+def added_real_servers(preview: Any) -> list[dict]:
+    """The real servers a planned ``ipvs_config`` write adds to the services that ``removed_real_servers`` drains, as
+    ``ipvs_real_server`` options with their settings from the plan's ``after`` (``preview``: see :func:`_removals`):
+    ``[{service, address, port, forwarding, weight, ..., label}]``. The role adds them before the drains, so that
+    a service whose real servers are all replaced in one edit still has one for new clients while the drain lasts
+    (the kernel refuses them when every real server is at weight 0)."""
+    if not isinstance(preview, dict):
+        return []
+    after, _errors = _model.check_config(preview.get("after") or [])
+    now = {w.key: w for w in after}
+    out: list[dict] = []
+    for was, _gone in _removals(preview):
+        had = {(d.address, int(d.port or 0)) for d in was.dests}
+        for dest in now[was.key].dests:
+            port = int(dest.port or 0)
+            if (dest.address, port) in had:
+                continue
+            settings = {k: getattr(dest, k) for k in ("forwarding", "weight", "upper_threshold", "lower_threshold",
+                                                      "tunnel_type", "tunnel_port", "tunnel_checksum")
+                        if getattr(dest, k) is not None}
+            out.append({"service": _service_options(was.key), "address": dest.address, "port": port, **settings,
+                        "label": f"{_model.format_addrport(dest.address, port, dest.family)} of {was.key.label()}"})
+    return out
+
+
 def drain_fallbacks(preview: Any) -> list[dict]:
     """The services whose real servers ``removed_real_servers`` drains and whose hash scheduler (sh, mh) lacks its
     fallback flag, as ``ipvs_service`` options with the flag added: ``[{protocol, address, port} or {fwmark,
@@ -368,6 +393,7 @@ class FilterModule:
     def filters(self) -> dict:
         return {
             "director_plan": director_plan,
+            "added_real_servers": added_real_servers,
             "director_fwmark_rules": director_fwmark_rules,
             "address_errors": address_errors,
             "sync_daemon_errors": sync_daemon_errors,

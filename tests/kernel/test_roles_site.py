@@ -512,3 +512,56 @@ def test_director_drains_real_servers_the_inventory_no_longer_lists(ipvs_kernel)
             assert rl.director_state()["ipvs"] == [f"-A -t {vip}:80 -s wlc -p 5"]
         finally:
             held.close()
+
+
+def test_a_drain_that_replaces_every_real_server_refuses_no_client(ipvs_kernel):
+    """director_drain_removed with a service's only real server replaced by another in one edit: the new one goes
+    in before the old one drains, so a client that comes while the drain lasts is answered by it. Were it added by
+    the write after the drain, the service would have no real server above weight 0 and the kernel would refuse
+    the client (ICMP port unreachable: curl's "Connection refused")."""
+    import threading
+    import time
+
+    def only(keep: str):
+        def edit(common):
+            web = common["director_services"][0]
+            web.update(scheduler="rr", persistence_timeout=5)
+            web["real_servers"] = [rs for rs in web["real_servers"] if rs["address"] == keep]
+            common["director_services"] = [web]
+            common.update({"director_timeouts": {"tcp_fin": 3}, "director_drain_removed": True,
+                           "director_drain_timeout": 60})
+        return edit
+
+    with RoleLab("rrpl", SCRATCH / "replace", ports=(80,)) as rl:
+        lab, director, vip = rl.lab, rl.lab.director, rl.lab.vip
+        old, new = (h.ip for h in lab.rs)
+        _ok(rl.playbook(write_inventory(SCRATCH / "replace" / "old.yml", [rl.hosts("ppc", edit=only(old))])))
+        lab.start_servers()
+        held = _Held(lab, "client1", 80)  # its connection keeps old draining
+        seen: dict[str, object] = {}
+
+        def watch() -> None:
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                now = _active(director, vip, 80)
+                if old in now and now[old][0] == 0:
+                    seen["during the drain"] = sorted(now)
+                    seen["answer"] = lab.request("client1", 80)  # its template to old expired (weight 0)
+                    held.close()
+                    return
+                time.sleep(0.2)
+
+        try:
+            assert lab.request("client1", 80) == lab.server_of(old)
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            run = rl.playbook(write_inventory(SCRATCH / "replace" / "new.yml", [rl.hosts("ppc", edit=only(new))]),
+                              "--limit", "directors")
+            watcher.join(timeout=60)
+            _ok(run)
+            assert "Add the real servers the inventory adds to the services that drain" in run.out, run.out[-4000:]
+            assert seen.get("during the drain") == sorted([old, new]), (seen, run.out[-4000:])
+            assert seen.get("answer") == lab.server_of(new), seen
+            assert rl.director_state()["ipvs"] == [f"-A -t {vip}:80 -s rr -p 5", f"-a -t {vip}:80 -r {new}:80 -g -w 1"]
+        finally:
+            held.close()

@@ -195,6 +195,38 @@ def test_removed_real_servers_lists_what_the_write_removes_from_services_it_keep
     assert removed_real_servers({"before": preview["after"], "after": preview["after"]}) == []
 
 
+def test_added_real_servers_lists_the_new_real_servers_of_the_services_that_drain():
+    web = {"protocol": "tcp", "address": "192.0.2.1", "port": 80, "scheduler": "wrr", "persistent": False}
+    ssh = {"protocol": "tcp", "address": "192.0.2.1", "port": 22, "scheduler": "rr", "persistent": False}
+    new = {"protocol": "tcp", "address": "192.0.2.2", "port": 80, "scheduler": "rr", "persistent": False}
+    preview = {
+        "changed": True,
+        "before": [{**web, "real_servers": [{"address": "10.0.0.1", "port": 80, "forwarding": "dr", "weight": 5}]},
+                   {**ssh, "real_servers": [{"address": "10.0.0.1", "port": 22, "forwarding": "dr", "weight": 1}]}],
+        # web: its only real server replaced by two; ssh: one added, none removed (no drain, not listed);
+        # a new service (no drain, not listed)
+        "after": [{**web, "real_servers": [{"address": "10.0.0.3", "port": 80, "forwarding": "dr", "weight": 2,
+                                            "upper_threshold": 100},
+                                           {"address": "10.0.0.4", "port": 8080, "forwarding": "nat", "weight": 1}]},
+                  {**ssh, "real_servers": [{"address": "10.0.0.1", "port": 22, "forwarding": "dr", "weight": 1},
+                                           {"address": "10.0.0.2", "port": 22, "forwarding": "dr", "weight": 1}]},
+                  {**new, "real_servers": [{"address": "10.0.0.5", "port": 80, "forwarding": "dr", "weight": 1}]}],
+    }
+    service = {"protocol": "tcp", "address": "192.0.2.1", "port": 80}
+    assert f.added_real_servers(preview) == [
+        {"service": service, "address": "10.0.0.3", "port": 80, "forwarding": "dr", "weight": 2,
+         "upper_threshold": 100, "label": "10.0.0.3:80 of TCP 192.0.2.1:80"},
+        {"service": service, "address": "10.0.0.4", "port": 8080, "forwarding": "nat", "weight": 1,
+         "label": "10.0.0.4:8080 of TCP 192.0.2.1:80"},
+    ]
+    assert f.removed_real_servers(preview) == [
+        {"service": service, "address": "10.0.0.1", "port": 80, "label": "10.0.0.1:80 of TCP 192.0.2.1:80"}]
+    # skipped, unchanged or nothing removed: nothing to add first
+    assert f.added_real_servers({"skipped": True}) == []
+    assert f.added_real_servers(None) == []
+    assert f.added_real_servers({"before": preview["after"], "after": preview["after"]}) == []
+
+
 def test_drain_fallbacks_for_hash_schedulers_that_lose_a_real_server():
     def svc(port, scheduler, flags=(), servers=("10.0.0.1", "10.0.0.2")):
         return {"protocol": "tcp", "address": "192.0.2.1", "port": port, "scheduler": scheduler,
