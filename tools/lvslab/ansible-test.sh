@@ -29,7 +29,7 @@ mkdir -p "$COL"
 (cd "$COL" && git init -q && git add -A)
 
 # ansible-test bootstraps pip in its venvs with a script it downloads from a host this machine
-# cannot reach; give it one that uses ensurepip and then pip from the package index.
+# cannot reach; give it a stand-in (tools/lvslab/get_pip.py) ...
 pipv=$(grep -oE "pip='[0-9.]+'" "$VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py \
   | head -1 | tr -dc '0-9.')
 cache="$TEST_HOME/.ansible/test/cache"
