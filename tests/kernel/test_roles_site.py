@@ -19,6 +19,8 @@ import shlex
 import stat
 import subprocess
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -418,30 +420,29 @@ def _active(director, vip: str, port: int) -> dict[str, tuple[int, int, int]]:
     return out
 
 
+def _drain_web_only(common, *, keep=None, scheduler="sh", **role_vars):
+    """The PPC example (already on the lab's addresses) with only its web service, drained when a real server goes
+    (``director_drain_removed``, a 60 s deadline, 5 s persistence); ``keep``: its real servers."""
+    web = common["director_services"][0]
+    web.update(scheduler=scheduler, persistence_timeout=5)
+    if keep is not None:
+        web["real_servers"] = [rs for rs in web["real_servers"] if rs["address"] in keep]
+    common["director_services"] = [web]
+    common.update({"director_timeouts": {"tcp_fin": 3}, "director_drain_removed": True,
+                   "director_drain_timeout": 60, **role_vars})
+
+
 def test_director_drains_real_servers_the_inventory_no_longer_lists(ipvs_kernel):
     """director_drain_removed: a real server left out of the inventory goes to weight 0 and is removed only after
     its connection and persistence template are gone; at the deadline, fail (it stays at weight 0 and the table
     is not written) or remove it anyway, as director_drain_on_timeout says (issue 14, part 3). The service uses sh
     without sh-fallback: while a real server drains the role sets the flag (or the kernel would refuse the clients
     that hash to it), and the table's write takes it away."""
-    import threading
-    import time
-
     from ansible_collections.lvs.ipvs.plugins.module_utils._model import parse_ip_vs_conn
-
-    def web_only(common, *, keep=None, scheduler="sh", **role_vars):
-        """The PPC example (already on the lab's addresses) with only its web service; ``keep``: its real servers."""
-        web = common["director_services"][0]
-        web.update(scheduler=scheduler, persistence_timeout=5)
-        if keep is not None:
-            web["real_servers"] = [rs for rs in web["real_servers"] if rs["address"] in keep]
-        common["director_services"] = [web]
-        common.update({"director_timeouts": {"tcp_fin": 3}, "director_drain_removed": True,
-                       "director_drain_timeout": 60, **role_vars})
 
     with RoleLab("rdrn", SCRATCH / "drain", ports=(80,)) as rl:
         lab, director, vip = rl.lab, rl.lab.director, rl.lab.vip
-        inv = write_inventory(SCRATCH / "drain" / "all.yml", [rl.hosts("ppc", edit=web_only)])
+        inv = write_inventory(SCRATCH / "drain" / "all.yml", [rl.hosts("ppc", edit=_drain_web_only)])
         _ok(rl.playbook(inv))
         lab.start_servers()
         busy_name = lab.request("client1", 80)
@@ -475,7 +476,7 @@ def test_director_drains_real_servers_the_inventory_no_longer_lists(ipvs_kernel)
             watcher = threading.Thread(target=watch, daemon=True)
             watcher.start()
             inv = write_inventory(SCRATCH / "drain" / "without-busy.yml", [rl.hosts(
-                "ppc", edit=lambda c: web_only(c, keep=(idle,)))])
+                "ppc", edit=lambda c: _drain_web_only(c, keep=(idle,)))])
             run = rl.playbook(inv, "--limit", "directors")
             watcher.join(timeout=60)
             _ok(run)
@@ -496,7 +497,7 @@ def test_director_drains_real_servers_the_inventory_no_longer_lists(ipvs_kernel)
             assert _active(director, vip, 80)[idle][1] == 1
             common = {"keep": (), "scheduler": "wlc", "director_drain_timeout": 3}
             inv = write_inventory(SCRATCH / "drain" / "empty-fail.yml", [rl.hosts(
-                "ppc", edit=lambda c: web_only(c, **common))])
+                "ppc", edit=lambda c: _drain_web_only(c, **common))])
             run = rl.playbook(inv, "--limit", "directors")
             assert run.rc != 0 and run.failed() == 1, run.out[-4000:]
             assert "still has 1 active" in run.out, run.out[-4000:]
@@ -506,7 +507,7 @@ def test_director_drains_real_servers_the_inventory_no_longer_lists(ipvs_kernel)
 
             # 3. the same with director_drain_on_timeout=remove: removed anyway, and the table is written
             inv = write_inventory(SCRATCH / "drain" / "empty-remove.yml", [rl.hosts(
-                "ppc", edit=lambda c: web_only(c, director_drain_on_timeout="remove", **common))])
+                "ppc", edit=lambda c: _drain_web_only(c, director_drain_on_timeout="remove", **common))])
             run = rl.playbook(inv, "--limit", "directors")
             _ok(run)
             assert rl.director_state()["ipvs"] == [f"-A -t {vip}:80 -s wlc -p 5"]
@@ -519,18 +520,8 @@ def test_a_drain_that_replaces_every_real_server_refuses_no_client(ipvs_kernel):
     in before the old one drains, so a client that comes while the drain lasts is answered by it. Were it added by
     the write after the drain, the service would have no real server above weight 0 and the kernel would refuse
     the client (ICMP port unreachable: curl's "Connection refused")."""
-    import threading
-    import time
-
     def only(keep: str):
-        def edit(common):
-            web = common["director_services"][0]
-            web.update(scheduler="rr", persistence_timeout=5)
-            web["real_servers"] = [rs for rs in web["real_servers"] if rs["address"] == keep]
-            common["director_services"] = [web]
-            common.update({"director_timeouts": {"tcp_fin": 3}, "director_drain_removed": True,
-                           "director_drain_timeout": 60})
-        return edit
+        return lambda common: _drain_web_only(common, keep=(keep,), scheduler="rr")
 
     with RoleLab("rrpl", SCRATCH / "replace", ports=(80,)) as rl:
         lab, director, vip = rl.lab, rl.lab.director, rl.lab.vip
