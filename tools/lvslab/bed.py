@@ -192,11 +192,11 @@ def claim_cpu() -> tuple[int, object]:
     or page fault is a round trip between the two. On one CPU that trip costs a context switch; across
     two it costs wake-ups between CPUs, and a process start in the bed takes 2-3 times as long. So
     each bed runs on one CPU, the first that no other bed holds (when all are held, one by the pid).
+    The locks are the machine's, in /run/lock, not the checkout's: beds of two checkouts share the CPUs too.
     """
     cpus = sorted(os.sched_getaffinity(0))
-    (CACHE / "bed").mkdir(parents=True, exist_ok=True)
     for cpu in cpus:
-        lock = open(CACHE / "bed" / f".cpu{cpu}.lock", "w")  # noqa: SIM115 - held for the bed's life
+        lock = open(f"/run/lock/lvs-ipvs-bed-cpu{cpu}.lock", "w")  # noqa: SIM115 - held for the bed's life
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return cpu, lock

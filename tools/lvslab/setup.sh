@@ -34,8 +34,8 @@ APT_PACKAGES=(
   iptables ipvsadm iproute2 procps
   # the director role's keepalived engine (its tests run keepalived in the bed, as a fleet host has it)
   keepalived
-  # the lab and molecule
-  docker.io debootstrap openssh-server openssh-client openssl curl
+  # the lab and molecule (crun: the runtime of the bed's private dockerd)
+  docker.io crun debootstrap openssh-server openssh-client openssl curl
   # the virtual environment and ansible-test
   python3-venv git ca-certificates
 )
