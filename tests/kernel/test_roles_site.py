@@ -422,14 +422,18 @@ def _active(director, vip: str, port: int) -> dict[str, tuple[int, int, int]]:
 
 def _drain_web_only(common, *, keep=None, scheduler="sh", **role_vars):
     """The PPC example (already on the lab's addresses) with only its web service, drained when a real server goes
-    (``director_drain_removed``, a 60 s deadline, 5 s persistence); ``keep``: its real servers."""
+    (``director_drain_removed``, a 60 s deadline, 5 s persistence); ``keep``: its real servers.
+
+    The boot files are off: nothing in the drain tests reads them (the cluster's tests do), and they are a third
+    of each run's module calls."""
     web = common["director_services"][0]
     web.update(scheduler=scheduler, persistence_timeout=5)
     if keep is not None:
         web["real_servers"] = [rs for rs in web["real_servers"] if rs["address"] in keep]
     common["director_services"] = [web]
     common.update({"director_timeouts": {"tcp_fin": 3}, "director_drain_removed": True,
-                   "director_drain_timeout": 60, **role_vars})
+                   "director_drain_timeout": 60, "director_boot_persistence": False,
+                   "real_server_boot_persistence": False, **role_vars})
 
 
 def test_director_drains_real_servers_the_inventory_no_longer_lists(ipvs_kernel):

@@ -51,7 +51,9 @@ class SoakLab(SiteLab):
     """The lab with the soak's services instead of the cases' (and the VIP pool on every real server)."""
 
     def __init__(self) -> None:
-        super().__init__([], tag="lvssoak", subnet=81, real_servers=3)
+        # The boot files (7 of the director role's tasks, each round) touch nothing the soak checks; the roles
+        # stage and Molecule prove them.
+        super().__init__([], tag="lvssoak", subnet=81, real_servers=3, boot_persistence=False)
         self.vips = [f"{self.net}.{h}" for h in VIP_HOSTS]
         self.services: list[dict] = []
 
@@ -62,14 +64,10 @@ class SoakLab(SiteLab):
         # purge: a service the inventory no longer lists goes (the lab's director has the soak's services only)
         out.update(director_purge=True, director_drain_removed=True, director_drain_timeout=60,
                    director_drain_on_timeout="fail")
-        # The boot files (7 of the role's tasks, each round) touch nothing the soak checks; the roles stage and
-        # Molecule prove them.
-        out["director_boot_persistence"] = False
         return out
 
     def real_server_vars(self, name: str) -> dict:
         out = super().real_server_vars(name)
-        out["real_server_boot_persistence"] = False  # as the director's: nothing here reads the boot files
         out["real_server_vips"] = self.vips
         out["real_server_tls_subject_alt_names"] = ["DNS:shop.lab.example", *(f"IP:{v}" for v in self.vips)]
         return out

@@ -52,9 +52,10 @@ class SiteLab(Lab):
     """``up()`` builds the lab and writes the inventory, ``configure()`` runs site.yml, ``down()`` removes all."""
 
     def __init__(self, cases: list[str], *, tag: str = "lvslab", subnet: int = 77, real_servers: int = 2,
-                 directory: str | Path | None = None) -> None:
+                 directory: str | Path | None = None, boot_persistence: bool = True) -> None:
         super().__init__(tag, real_servers=real_servers, clients=2, ports=PLAIN_PORTS, tls_ports=TLS_PORTS,
                          subnet=subnet, dr=False, ssh=True, directory=directory)
+        self.boot_persistence = boot_persistence  # the roles' *_boot_persistence
         self.all_cases = load_cases()
         unknown = [c for c in cases if c not in self.all_cases["cases"]]
         if unknown:
@@ -129,7 +130,7 @@ class SiteLab(Lab):
                "director_state_dir": str(hd / "state"), "director_systemd_unit_dir": str(hd / "systemd")}
         if timeouts:
             out["director_timeouts"] = timeouts
-        return out
+        return {**out, "director_boot_persistence": self.boot_persistence}
 
     def real_server_vars(self, name: str) -> dict:
         hd = self.host_dir(name)
@@ -146,6 +147,7 @@ class SiteLab(Lab):
             "real_server_tls_generate_dir": str(self.dir / "tls"),
             "real_server_tls_cert_path": str(self.cert_path(name)),
             "real_server_tls_key_path": str(self.key_path(name)),
+            "real_server_boot_persistence": self.boot_persistence,
         }
 
     def ansible(self, *args: str, stream: bool = False):
