@@ -74,8 +74,12 @@ def prerequisites(
     pyroute2: dict[str, Any],
     which: Callable[[str], str | None],
     read: Callable[[str], str | None],
+    isdir: Callable[[str], bool] = os.path.isdir,
 ) -> dict[str, Any]:
-    """The host's prerequisites; ``absent`` lists each missing piece by name (pyroute2 or a command)."""
+    """The host's prerequisites; ``absent`` lists each missing piece by name (pyroute2 or a command).
+
+    ``systemd``: whether systemd runs the host, as sd_booted(3) tells (``/run/systemd/system`` is a directory).
+    """
     commands = {name: which(name) for name in COMMANDS}
     absent = [] if pyroute2["usable"] else ["pyroute2"]
     absent += [name for name, path in commands.items() if not path]
@@ -85,6 +89,7 @@ def prerequisites(
         "pyroute2": pyroute2,
         "commands": commands,
         "ipvs_loaded": read("/proc/net/ip_vs") is not None,
+        "systemd": isdir("/run/systemd/system"),
         "os": os_release(release),
         "absent": absent,
     }

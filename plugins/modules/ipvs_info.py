@@ -206,6 +206,13 @@ prerequisites:
       type: bool
       returned: always
       sample: true
+    systemd:
+      description:
+        - Whether systemd runs the host (C(/run/systemd/system) is a directory, the test of C(sd_booted(3))).
+        - The roles install their boot-time units with systemd only then.
+      type: bool
+      returned: always
+      sample: true
     os:
       description: The distribution, from C(/etc/os-release).
       type: dict

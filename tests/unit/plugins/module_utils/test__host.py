@@ -36,13 +36,15 @@ def test_prerequisites_lists_each_absent_piece():
     have = {"ip": "/usr/bin/ip", "sysctl": "/usr/sbin/sysctl", "iptables": "/usr/sbin/iptables"}
     files = {"/etc/os-release": "ID=debian\nVERSION_ID=13\n", "/proc/net/ip_vs": "IP Virtual Server\n"}
     out = _host.prerequisites(pyroute2=_host.pyroute2_state(False, "x", "pyroute2>=0.7.2", None),
-                              which=have.get, read=files.get)
+                              which=have.get, read=files.get, isdir={"/run/systemd/system"}.__contains__)
     assert out["absent"] == ["pyroute2", "ipvsadm", "ip6tables", "iptables-restore", "ip6tables-restore", "modprobe",
                              "keepalived"]
     assert out["commands"]["ip"] == "/usr/bin/ip" and out["commands"]["ipvsadm"] is None
     assert out["ipvs_loaded"] is True and out["os"]["version_id"] == "13"
-    assert _host.prerequisites(pyroute2=_host.pyroute2_state(True, None, "r", "1"), which=have.get,
-                               read={}.get)["ipvs_loaded"] is False
+    assert out["systemd"] is True
+    bare = _host.prerequisites(pyroute2=_host.pyroute2_state(True, None, "r", "1"), which=have.get,
+                               read={}.get, isdir=set().__contains__)
+    assert bare["ipvs_loaded"] is False and bare["systemd"] is False
 
 
 def test_which_looks_in_sbin_too(tmp_path):
