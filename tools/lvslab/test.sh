@@ -372,7 +372,10 @@ run_bed_stages() {
   # The kernel shares the CPUs among sessions (autogroups) first and by nice only inside each: the beds and their
   # controller services are sessions of their own, so the host stages' and the image build's nice alone did not
   # keep them off a bed's CPU (the kernel stage on 6.1 took 400 s beside them against 190-235 s beside either).
-  # This session, which holds them, goes to the lowest priority; the beds wait for nothing in it.
+  # This session, which holds them, goes to the lowest priority until the beds are done (it may be the caller's
+  # terminal session: its nice comes back at the end).
+  local autogroup_nice
+  autogroup_nice=$(awk '{print $NF}' "/proc/$$/autogroup" 2>/dev/null)
   echo 19 > "/proc/$$/autogroup" 2>/dev/null || true
   if [ "${#HOST_STAGES[@]}" -gt 0 ]; then
     printf '\n==> host stages (%s) beside the beds, logged to %s\n' "${HOST_STAGES[*]}" "$BED_OUT_DIR-host.log"
@@ -413,6 +416,7 @@ run_bed_stages() {
     host_collect "$hpid"
     slot_collect "$BED_OUT_DIR-a" "A"
   fi
+  [ -z "$autogroup_nice" ] || echo "$autogroup_nice" > "/proc/$$/autogroup" 2>/dev/null || true
 }
 
 # host_collect PID: wait for the host stages run beside the beds, print their output, take their results.
