@@ -75,10 +75,12 @@ def prerequisites(
     which: Callable[[str], str | None],
     read: Callable[[str], str | None],
     isdir: Callable[[str], bool] = os.path.isdir,
+    kernel_release: str = "",
 ) -> dict[str, Any]:
     """The host's prerequisites; ``absent`` lists each missing piece by name (pyroute2 or a command).
 
     ``systemd``: whether systemd runs the host, as sd_booted(3) tells (``/run/systemd/system`` is a directory).
+    ``ipvs_modules``: the IPVS kernel modules the running kernel (``kernel_release``) has, loaded or built in.
     """
     commands = {name: which(name) for name in COMMANDS}
     absent = [] if pyroute2["usable"] else ["pyroute2"]
@@ -90,9 +92,22 @@ def prerequisites(
         "commands": commands,
         "ipvs_loaded": read("/proc/net/ip_vs") is not None,
         "systemd": isdir("/run/systemd/system"),
+        "ipvs_modules": ipvs_modules(read("/proc/modules") or "",
+                                     read(f"/lib/modules/{kernel_release}/modules.builtin") if kernel_release else ""),
         "os": os_release(release),
         "absent": absent,
     }
+
+
+def ipvs_modules(proc_modules: str, builtin: str | None) -> list[str]:
+    """The IPVS modules (``ip_vs`` and ``ip_vs_*``) the kernel has: loaded (``/proc/modules``) or built in.
+
+    The same test as community.general.modprobe's: a module that is in either needs no modprobe.
+    """
+    names = {line.split(" ", 1)[0] for line in proc_modules.splitlines() if line.strip()}
+    names |= {line.strip().rsplit("/", 1)[-1].split(".ko", 1)[0].replace("-", "_")
+              for line in (builtin or "").splitlines() if line.strip()}
+    return sorted(name for name in names if name == "ip_vs" or name.startswith("ip_vs_"))
 
 
 def which_in(path_env: str | None) -> Callable[[str], str | None]:

@@ -213,6 +213,15 @@ prerequisites:
       type: bool
       returned: always
       sample: true
+    ipvs_modules:
+      description:
+        - The IPVS kernel modules (C(ip_vs) and C(ip_vs_*)) the running kernel has, loaded (C(/proc/modules)) or
+          built in (C(modules.builtin)), the test of M(community.general.modprobe).
+        - The director role runs C(modprobe) only for the modules its services need that are not in this list.
+      type: list
+      elements: str
+      returned: always
+      sample: [ip_vs, ip_vs_rr, ip_vs_sh]
     os:
       description: The distribution, from C(/etc/os-release).
       type: dict
@@ -313,7 +322,7 @@ def run(module: AnsibleModule) -> dict:
         if not HAS_PYROUTE2 and pyroute2_too_old(found):
             pyroute2["problem"] = pyroute2_problem(found, PYROUTE2_LOCATION)
         result["prerequisites"] = prerequisites(pyroute2=pyroute2, which=which_in(os.environ.get("PATH")),
-                                                read=read_text)
+                                                read=read_text, kernel_release=os.uname().release)
     return result
 
 

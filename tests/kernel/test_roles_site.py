@@ -15,6 +15,7 @@ restore path, the shared certificate, real packets and use of a role from anothe
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import stat
 import subprocess
@@ -170,12 +171,28 @@ def test_shared_certificate(cluster):
     assert "BEGIN" not in cluster.first.out  # the key never shows up in the output
 
 
+def _task_output(run: PlaybookRun, task: str = "lvs.ipvs.director : Load the IPVS kernel modules") -> str:
+    """The output of the task ``task`` (role : name) in ``run``: every host's lines (of each batch of a serial play)."""
+    parts = run.out.split(f"TASK [{task}]")[1:]
+    assert parts, f"no task {task!r} in the run"
+    return "".join(part.split("TASK [", 1)[0] for part in parts)
+
+
 def test_second_run_changes_nothing(cluster):
     assert cluster.second is not None, "the first run failed"
     _ok(cluster.second)
     assert cluster.second.changed() == 0, "\n".join(
         line for line in cluster.second.out.splitlines() if line.startswith(("changed", "TASK"))
     ) + cluster.second.out[-3000:]
+    # every module the services need is loaded now (the preflight read it): modprobe runs for none of them
+    modprobe = _task_output(cluster.second)
+    assert "item=" not in modprobe and all(f"skipping: [{ex}-director]" in modprobe for ex in EXAMPLES), modprobe
+    # the VIP state files already say what they would be written with: no copy on any host
+    for task, hosts in (("lvs.ipvs.director : Remember the virtual IPs this role added", ("director",)),
+                        ("lvs.ipvs.real_server : Remember the VIPs this role added", ("rs1", "rs2"))):
+        out = _task_output(cluster.second, task)
+        assert sorted(re.findall(r"^skipping: \[(\S+)\]$", out, re.M)) == sorted(
+            f"{ex}-{h}" for ex in EXAMPLES for h in hosts), out
 
 
 def test_fwmark_packets_stick_across_80_and_443(cluster):
@@ -323,9 +340,10 @@ def test_string_booleans_fqcn_run_and_vips_that_go(cluster):
 
     Run 1 (by FQCN): booleans off as INI strings and ``-e director_purge=false`` are honoured (a hand-made
     service stays, no unit comes back, no package manager is asked), a second service brings a second VIP, and
-    the shared certificate is generated next to the inventory, not inside the installed collection. Run 2 marks
+    the shared certificate is generated next to the inventory, not inside the installed collection; modprobe runs
+    for the one module of ``director_extra_kernel_modules`` the kernel lacks and for no loaded one. Run 2 marks
     that service absent: its VIP leaves the director's eth0 and the real servers' lo, an address put there by
-    hand stays.
+    hand stays; with ``director_load_kernel_modules=false`` (a string) that module stays unloaded.
     """
     rl = cluster.labs["pcc"]
     director, rs1 = rl.lab.director, rl.lab["rs1"]
@@ -336,11 +354,14 @@ def test_string_booleans_fqcn_run_and_vips_that_go(cluster):
     for unit in units:
         unit.unlink()
     director.run(f"ipvsadm -A -t {rl.lab.vip}:8080 -s rr")  # not described: director_purge=false keeps it
+    extra = "ip_vs_ovf"  # a module no service uses: nothing but modprobe loads it
+    _unload(director, extra)
     for host in (director, rs1):
         host.run(f"ip addr add {by_hand}/32 dev {'eth0' if host is director else 'lo'}")
 
     inv_dir = SCRATCH / "ini"
-    common = {**_pcc_common(rl, second_vip=vip2), "real_server_tls_common_name": "pcc.example.com"}
+    common = {**_pcc_common(rl, second_vip=vip2), "real_server_tls_common_name": "pcc.example.com",
+              "director_extra_kernel_modules": [extra]}
     inv = _ini_inventory(rl, inv_dir, common, {**BOOLEANS_OFF, "real_server_tls": "yes"})
     run = rl.playbook(inv, "-e", "director_purge=false", playbook="lvs.ipvs.site")
     _ok(run)
@@ -353,13 +374,19 @@ def test_string_booleans_fqcn_run_and_vips_that_go(cluster):
     installed = rl.host_dir("rs1") / "ssl" / "certs" / "shop.crt"
     assert _fingerprint(installed) == _fingerprint(generated)
     assert not (REPO_PLAYBOOKS / "lvs-ipvs-tls").exists()
+    modprobe = _task_output(run)
+    assert f"changed: [pcc-director] => (item={extra})" in modprobe and "(item=ip_vs)" not in modprobe, modprobe
+    assert extra in _loaded_modules(director)
+    _unload(director, extra)
 
     inv = _ini_inventory(rl, inv_dir, {**common, **_pcc_common(rl, second_vip=vip2, second_state="absent")},
                          {**BOOLEANS_OFF, "real_server_tls": "yes", "director_load_kernel_modules": "false"})
     run = rl.playbook(inv, "-e", "director_purge=false", playbook="lvs.ipvs.site")
     _ok(run)
-    modprobe = run.out.split("TASK [lvs.ipvs.director : Load the IPVS kernel modules]", 1)[1].split("TASK [", 1)[0]
-    assert "skipping: [pcc-director]" in modprobe and "ok: [pcc-director]" not in modprobe, modprobe
+    modprobe = _task_output(run)
+    assert "skipping: [pcc-director]" in modprobe, modprobe
+    assert not re.search(r"^(ok|changed|failed): \[pcc-director\]", modprobe, re.M), modprobe
+    assert extra not in _loaded_modules(director)
     state = rl.director_state()
     assert f"{vip2}/32" not in state["addr"] and f"{rl.lab.vip}/32" in state["addr"], state
     assert f"{by_hand}/32" in state["addr"], "an address the role did not add was removed"
@@ -371,6 +398,16 @@ def test_string_booleans_fqcn_run_and_vips_that_go(cluster):
     director.run(f"ipvsadm -D -t {rl.lab.vip}:8080")
     for host in (director, rs1):
         host.run(f"ip addr del {by_hand}/32 dev {'eth0' if host is director else 'lo'}")
+
+
+def _loaded_modules(host) -> set[str]:
+    return {line.split()[0] for line in host.run("cat /proc/modules").splitlines() if line.strip()}
+
+
+def _unload(host, module: str) -> None:
+    """``modprobe -r`` a module no service uses (an earlier test may have loaded it); it must be gone."""
+    host.run(f"modprobe -r {module} || true")
+    assert module not in _loaded_modules(host), f"{module} is still loaded: something uses it"
 
 
 def test_preflight_names_what_is_missing_and_changes_nothing(cluster):

@@ -42,9 +42,25 @@ def test_prerequisites_lists_each_absent_piece():
     assert out["commands"]["ip"] == "/usr/bin/ip" and out["commands"]["ipvsadm"] is None
     assert out["ipvs_loaded"] is True and out["os"]["version_id"] == "13"
     assert out["systemd"] is True
+    assert out["ipvs_modules"] == []  # no kernel release given: no modules.builtin read; no /proc/modules here
     bare = _host.prerequisites(pyroute2=_host.pyroute2_state(True, None, "r", "1"), which=have.get,
                                read={}.get, isdir=set().__contains__)
-    assert bare["ipvs_loaded"] is False and bare["systemd"] is False
+    assert bare["ipvs_loaded"] is False and bare["systemd"] is False and bare["ipvs_modules"] == []
+    files = {"/proc/modules": "ip_vs_rr 12288 1 - Live 0x0\nip_vs 196608 3 ip_vs_rr, Live 0x0\n",
+             "/lib/modules/6.12.0/modules.builtin": "kernel/net/netfilter/ipvs/ip_vs_sh.ko\n"}
+    read = _host.prerequisites(pyroute2=_host.pyroute2_state(True, None, "r", "1"), which=have.get,
+                               read=files.get, isdir=set().__contains__, kernel_release="6.12.0")
+    assert read["ipvs_modules"] == ["ip_vs", "ip_vs_rr", "ip_vs_sh"]
+
+
+def test_ipvs_modules_loaded_or_built_in_and_nothing_else():
+    proc = ("nf_conntrack 200704 2 ip_vs, Live 0x0\nip_vs_wlc 12288 0 - Live 0x0\n"
+            "ip_vs 196608 3 ip_vs_wlc, Live 0x0\nip_vsx 1 0 - Live 0x0\n")
+    builtin = ("kernel/net/netfilter/ipvs/ip_vs_rr.ko\nkernel/net/netfilter/ipvs/ip-vs-ovf.ko.xz\n"
+               "kernel/fs/ext4/ext4.ko\n")
+    assert _host.ipvs_modules(proc, builtin) == ["ip_vs", "ip_vs_ovf", "ip_vs_rr", "ip_vs_wlc"]
+    assert _host.ipvs_modules("", None) == []
+    assert _host.ipvs_modules("ext4 1 0 - Live 0x0\n", "") == []
 
 
 def test_which_looks_in_sbin_too(tmp_path):
