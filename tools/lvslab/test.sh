@@ -24,8 +24,8 @@ DEFAULT_STAGES=("${ALL_STAGES[@]}")
 # 12's (bookworm, 6.1). A UML bed has one CPU, so two slots of beds run side by side, each bed with its own
 # namespaces, link and output directory. LVS_BED_PARALLEL=0: one slot. On a host whose own kernel has IPVS,
 # each stage runs once, there.
-SLOT_A=(bookworm:kernel trixie:roles trixie:e2e)
-SLOT_B=(trixie:kernel trixie:ha trixie:soak trixie:molecule)
+SLOT_A=(bookworm:kernel trixie:kernel trixie:roles trixie:e2e)
+SLOT_B=(trixie:ha trixie:soak trixie:molecule)
 BED_STAGES=" $(printf '%s ' "${SLOT_A[@]#*:}" "${SLOT_B[@]#*:}") "
 # The kernel tests of the keepalived engine and of two directors in HA: stage ha, not kernel.
 HA_TESTS=(tests/kernel/test_keepalived.py tests/kernel/test_keepalived_role.py tests/kernel/test_ha.py)
