@@ -375,8 +375,8 @@ run_bed_stages() {
   # The kernel shares the CPUs among sessions (autogroups) first and by nice only inside each: the beds and their
   # controller services are sessions of their own, so the host stages' and the image build's nice alone did not
   # keep them off a bed's CPU (the kernel stage on 6.1 took 400 s beside them against 190-235 s beside either).
-  # This session, which holds them, goes to the lowest priority until the beds are done (it may be the caller's
-  # terminal session: its nice comes back at the end).
+  # This session, which holds the host stages, goes to the lowest priority until the beds are done (it may be the
+  # caller's terminal session: its nice comes back at the end); the image build has a session of its own (bed_slot).
   local autogroup_nice
   autogroup_nice=$(awk '{print $NF}' "/proc/$$/autogroup" 2>/dev/null)
   echo 19 > "/proc/$$/autogroup" 2>/dev/null || true
