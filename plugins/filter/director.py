@@ -18,6 +18,7 @@ import json
 import re
 from typing import Any
 
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 from ansible_collections.lvs.ipvs.plugins.module_utils import _fwmark, _model
 from ansible_collections.lvs.ipvs.plugins.module_utils._errors import ValidationError
 
@@ -302,6 +303,43 @@ def vip_plan(wanted: Any, present: Any, owned: Any) -> dict:
     return {"add": sorted(add), "remove": sorted(remove), "owned": sorted((mine & want) | add)}
 
 
+def sysctl_path(key: str) -> str:
+    """The file of the sysctl ``key`` under /proc/sys (``net.ipv4.vs.x`` is ``/proc/sys/net/ipv4/vs/x``)."""
+    return "/proc/sys/" + str(key).replace(".", "/")
+
+
+def sysctl_pending(wanted: Any, read: Any, sysctl_file: str) -> list[str]:
+    """The keys of ``wanted`` for which ``ansible.posix.sysctl`` (state present, sysctl_set, reload) would change
+    something, in ``wanted``'s order; the roles run the module for these only.
+
+    ``wanted``: ``{key: value}``; ``read``: the output of ``grep -H '' FILE...`` over each key's file
+    (:func:`sysctl_path`) and ``sysctl_file``, each line prefixed with its file's name (a file that cannot be
+    read gives no line). The tests are the module's: the file's last ``key = value`` line, stripped, against the
+    value as the module writes it, and the live value against it word by word. A key with no live value or no
+    line in the file is pending: the module then reports or fixes it as before.
+    """
+    prefixes = {f"{sysctl_path(key)}:": key for key in wanted}
+    live: dict[str, str] = {}
+    in_file: dict[str, str] = {}
+    for line in str(read or "").splitlines():
+        if line.startswith(f"{sysctl_file}:"):
+            text = line[len(sysctl_file) + 1:].strip()
+            if text and not text.startswith(("#", ";")) and "=" in text:
+                key, value = text.split("=", 1)
+                in_file[key.strip()] = value.strip()
+            continue
+        for prefix, key in prefixes.items():
+            if line.startswith(prefix):
+                live[key] = line[len(prefix):]
+    pending = []
+    for key, raw in wanted.items():
+        text = str(raw)
+        value = "1" if text.lower() in BOOLEANS_TRUE else "0" if text.lower() in BOOLEANS_FALSE else text.strip()
+        if in_file.get(key) != value or key not in live or live[key].split() != value.split():
+            pending.append(key)
+    return pending
+
+
 def _removals(preview: Any) -> list[tuple[_model.ServiceConfig, list[tuple[Any, int]]]]:
     """What a planned ``ipvs_config`` write removes from the services it keeps: ``[(service, [(real server,
     port)])]`` in the order of ``before``, for the services that lose at least one real server.
@@ -402,4 +440,6 @@ class FilterModule:
             "vip_plan": vip_plan,
             "removed_real_servers": removed_real_servers,
             "drain_fallbacks": drain_fallbacks,
+            "sysctl_path": sysctl_path,
+            "sysctl_pending": sysctl_pending,
         }

@@ -172,8 +172,9 @@ def test_shared_certificate(cluster):
 
 
 def _task_output(run: PlaybookRun, task: str = "lvs.ipvs.director : Load the IPVS kernel modules") -> str:
-    """The output of the task ``task`` (role : name) in ``run``: every host's lines (of each batch of a serial play)."""
-    parts = run.out.split(f"TASK [{task}]")[1:]
+    """The output of the task ``task`` (role : name, or the start of a name) in ``run``: every host's lines (of each
+    batch of a serial play)."""
+    parts = run.out.split(f"TASK [{task}")[1:]
     assert parts, f"no task {task!r} in the run"
     return "".join(part.split("TASK [", 1)[0] for part in parts)
 
@@ -193,6 +194,11 @@ def test_second_run_changes_nothing(cluster):
         out = _task_output(cluster.second, task)
         assert sorted(re.findall(r"^skipping: \[(\S+)\]$", out, re.M)) == sorted(
             f"{ex}-{h}" for ex in EXAMPLES for h in hosts), out
+    # the sysctls are right live and in their files (one read each): ansible.posix.sysctl runs for none of them
+    for task in ("lvs.ipvs.director : Set the IPVS sysctls and keep them in the state directory",
+                 "lvs.ipvs.real_server : Set the DR ARP sysctls and keep them in"):
+        out = _task_output(cluster.second, task)
+        assert "item=" not in out and "skipping: [" in out, out
 
 
 def test_fwmark_packets_stick_across_80_and_443(cluster):
@@ -359,6 +365,10 @@ def test_string_booleans_fqcn_run_and_vips_that_go(cluster):
     for host in (director, rs1):
         host.run(f"ip addr add {by_hand}/32 dev {'eth0' if host is director else 'lo'}")
 
+    # sysctls changed by hand since the last run: the role sets exactly these again
+    director.run("sysctl -qw net.ipv4.vs.expire_nodest_conn=0")
+    rs1.run("sysctl -qw net.ipv4.conf.eth0.arp_announce=0")
+
     inv_dir = SCRATCH / "ini"
     common = {**_pcc_common(rl, second_vip=vip2), "real_server_tls_common_name": "pcc.example.com",
               "director_extra_kernel_modules": [extra]}
@@ -378,6 +388,14 @@ def test_string_booleans_fqcn_run_and_vips_that_go(cluster):
     assert f"changed: [pcc-director] => (item={extra})" in modprobe and "(item=ip_vs)" not in modprobe, modprobe
     assert extra in _loaded_modules(director)
     _unload(director, extra)
+    out = _task_output(run, "lvs.ipvs.director : Set the IPVS sysctls and keep them in the state directory")
+    assert re.findall(r"^\w+: \[pcc-director\] => \(item=(\S+)\)", out, re.M) == [
+        "net.ipv4.vs.expire_nodest_conn=1"], out
+    out = _task_output(run, "lvs.ipvs.real_server : Set the DR ARP sysctls and keep them in")
+    assert re.findall(r"^\w+: \[(pcc-rs\d)\] => \(item=(\S+)\)", out, re.M) == [
+        ("pcc-rs1", "net.ipv4.conf.eth0.arp_announce=2")], out
+    assert "net.ipv4.vs.expire_nodest_conn = 1" in rl.director_state()["sysctls"]
+    assert "net.ipv4.conf.eth0.arp_announce = 2" in rl.rs_state("rs1")["sysctls"]
 
     inv = _ini_inventory(rl, inv_dir, {**common, **_pcc_common(rl, second_vip=vip2, second_state="absent")},
                          {**BOOLEANS_OFF, "real_server_tls": "yes", "director_load_kernel_modules": "false"})

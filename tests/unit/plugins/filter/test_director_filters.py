@@ -261,3 +261,80 @@ def test_director_plan_passes_scheduler_flags_and_names_a_bad_one():
     assert plan["config"][2]["scheduler_flags"] == ["mh-port"]
     assert any("scheduler flag 'sh-port' is not valid for scheduler rr" in e and "192.0.2.1:81" in e
                for e in plan["errors"]), plan["errors"]
+
+
+def test_sysctl_path():
+    assert f.sysctl_path("net.ipv4.vs.conn_reuse_mode") == "/proc/sys/net/ipv4/vs/conn_reuse_mode"
+    assert f.sysctl_path("net.ipv4.conf.eth0.arp_ignore") == "/proc/sys/net/ipv4/conf/eth0/arp_ignore"
+
+
+SYSCTL_FILE = "/etc/sysctl.d/90-lvs.conf"
+IGNORE, ANNOUNCE = "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce"
+
+
+def _grep(live: dict, file_lines: list | None) -> str:
+    """What ``grep -H '' PROC_FILE... SYSCTL_FILE`` prints (a missing file prints nothing)."""
+    out = [f"{f.sysctl_path(k)}:{v}" for k, v in live.items()]
+    out += [f"{SYSCTL_FILE}:{line}" for line in file_lines or []]
+    return "\n".join(out)
+
+
+# (live values, file lines or None for no file) -> what is pending for {IGNORE: "1", ANNOUNCE: "2"}
+SYSCTL_CASES = [
+    ({IGNORE: "1", ANNOUNCE: "2"}, [f"{IGNORE}=1", f"{ANNOUNCE}=2"], []),
+    ({IGNORE: "1", ANNOUNCE: "2"}, ["# lvs", "", f"  {IGNORE} = 1 ", f"{ANNOUNCE}= 2"], []),
+    ({IGNORE: "1", ANNOUNCE: "2"}, None, [IGNORE, ANNOUNCE]),  # first run: no file yet
+    ({IGNORE: "0", ANNOUNCE: "2"}, [f"{IGNORE}=1", f"{ANNOUNCE}=2"], [IGNORE]),  # live value differs
+    ({ANNOUNCE: "2"}, [f"{IGNORE}=1", f"{ANNOUNCE}=2"], [IGNORE]),  # no live value
+    ({IGNORE: "1", ANNOUNCE: "2"}, [f"{IGNORE}=1"], [ANNOUNCE]),  # not in the file
+    ({IGNORE: "1", ANNOUNCE: "2"}, [f"{IGNORE}=1", f"{ANNOUNCE}=2", f"{IGNORE}=0"], [IGNORE]),  # the last line counts
+    ({IGNORE: "1", ANNOUNCE: "2"}, [f"{IGNORE}=0", f"{IGNORE}=1", f"{ANNOUNCE}=2"], []),
+    ({IGNORE: "1", ANNOUNCE: "2"}, [f"# {IGNORE}=1", f"; {ANNOUNCE}=2", f"{IGNORE}=1"], [ANNOUNCE]),  # comments
+    ({IGNORE: "1", ANNOUNCE: "2"}, [f"{IGNORE}=01", f"{ANNOUNCE}=2"], [IGNORE]),  # the file's text, not its number
+    ({IGNORE: "1", ANNOUNCE: "2"}, [f"{IGNORE}=1 2", f"{ANNOUNCE}=2"], [IGNORE]),
+]
+
+
+@pytest.mark.parametrize(("live", "file_lines", "pending"), SYSCTL_CASES)
+def test_sysctl_pending(live, file_lines, pending):
+    assert f.sysctl_pending({IGNORE: "1", ANNOUNCE: "2"}, _grep(live, file_lines), SYSCTL_FILE) == pending
+
+
+def test_sysctl_pending_reads_words_and_booleans_as_the_module_does():
+    key = "net.ipv4.ip_local_port_range"
+    assert f.sysctl_pending({key: "1024  65000"}, _grep({key: "1024\t65000"}, [f"{key}=1024  65000"]),
+                            SYSCTL_FILE) == []
+    # a boolean-like value is written as 1 or 0 by the module, and compared so
+    assert f.sysctl_pending({IGNORE: "yes", ANNOUNCE: "False"}, _grep({IGNORE: "1", ANNOUNCE: "0"},
+                            [f"{IGNORE}=1", f"{ANNOUNCE}=0"]), SYSCTL_FILE) == []
+    assert f.sysctl_pending({IGNORE: "yes"}, _grep({IGNORE: "1"}, [f"{IGNORE}=yes"]), SYSCTL_FILE) == [IGNORE]
+    # lines of another file (a name that only starts like the sysctl file) are not the file's
+    assert f.sysctl_pending({IGNORE: "1"}, _grep({IGNORE: "1"}, None) + f"\n{SYSCTL_FILE}.bak:{IGNORE}=1",
+                            SYSCTL_FILE) == [IGNORE]
+
+
+@pytest.mark.parametrize(("live", "file_lines", "pending"), SYSCTL_CASES)
+def test_sysctl_pending_agrees_with_ansible_posix_sysctl(tmp_path, live, file_lines, pending):
+    """The module itself, in check mode, on the same live values and file: changed exactly for the pending keys."""
+    from ansible_collections.ansible.posix.plugins.modules.sysctl import SysctlModule
+
+    path = tmp_path / "90-lvs.conf"
+    if file_lines is not None:
+        path.write_text("\n".join(file_lines) + "\n")
+
+    class Module:
+        check_mode = True
+
+        def __init__(self, name, value):
+            self.params = {"name": name, "value": value, "state": "present", "reload": True, "sysctl_set": True,
+                           "ignoreerrors": False, "sysctl_file": str(path)}
+
+        def get_bin_path(self, *_args, **_kwargs):
+            return "sysctl"
+
+        def run_command(self, cmd, **_kwargs):
+            name = cmd.split()[-1]
+            return (0, live[name] + "\n", "") if name in live else (255, "", f"sysctl: cannot stat {name}")
+
+    changed = [k for k, v in {IGNORE: "1", ANNOUNCE: "2"}.items() if SysctlModule(Module(k, v)).changed]
+    assert changed == pending
