@@ -308,6 +308,18 @@ def sysctl_path(key: str) -> str:
     return "/proc/sys/" + str(key).replace(".", "/")
 
 
+def _grep_lines(read: Any, path: str) -> list[str]:
+    """The lines of ``path`` in the output of ``grep -H '' FILE...`` (each line prefixed with ``FILE:``)."""
+    prefix = f"{path}:"
+    return [line[len(prefix):] for line in str(read or "").splitlines() if line.startswith(prefix)]
+
+
+def grep_text(read: Any, path: str) -> str:
+    """The text of the file ``path`` as ``grep -H '' FILE...`` printed it (``read``): its lines, each with a newline;
+    empty when grep printed none (no such file, or an empty one)."""
+    return "".join(f"{line}\n" for line in _grep_lines(read, path))
+
+
 def sysctl_pending(wanted: Any, read: Any, sysctl_file: str) -> list[str]:
     """The keys of ``wanted`` for which ``ansible.posix.sysctl`` (state present, sysctl_set, reload) would change
     something, in ``wanted``'s order; the roles run the module for these only.
@@ -318,24 +330,18 @@ def sysctl_pending(wanted: Any, read: Any, sysctl_file: str) -> list[str]:
     value as the module writes it, and the live value against it word by word. A key with no live value or no
     line in the file is pending: the module then reports or fixes it as before.
     """
-    prefixes = {f"{sysctl_path(key)}:": key for key in wanted}
-    live: dict[str, str] = {}
     in_file: dict[str, str] = {}
-    for line in str(read or "").splitlines():
-        if line.startswith(f"{sysctl_file}:"):
-            text = line[len(sysctl_file) + 1:].strip()
-            if text and not text.startswith(("#", ";")) and "=" in text:
-                key, value = text.split("=", 1)
-                in_file[key.strip()] = value.strip()
-            continue
-        for prefix, key in prefixes.items():
-            if line.startswith(prefix):
-                live[key] = line[len(prefix):]
+    for line in _grep_lines(read, sysctl_file):
+        text = line.strip()
+        if text and not text.startswith(("#", ";")) and "=" in text:
+            key, value = text.split("=", 1)
+            in_file[key.strip()] = value.strip()
     pending = []
     for key, raw in wanted.items():
         text = str(raw)
         value = "1" if text.lower() in BOOLEANS_TRUE else "0" if text.lower() in BOOLEANS_FALSE else text.strip()
-        if in_file.get(key) != value or key not in live or live[key].split() != value.split():
+        live = _grep_lines(read, sysctl_path(key))
+        if in_file.get(key) != value or len(live) != 1 or live[0].split() != value.split():
             pending.append(key)
     return pending
 
@@ -440,6 +446,7 @@ class FilterModule:
             "vip_plan": vip_plan,
             "removed_real_servers": removed_real_servers,
             "drain_fallbacks": drain_fallbacks,
+            "grep_text": grep_text,
             "sysctl_path": sysctl_path,
             "sysctl_pending": sysctl_pending,
         }

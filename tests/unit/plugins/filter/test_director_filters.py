@@ -338,3 +338,11 @@ def test_sysctl_pending_agrees_with_ansible_posix_sysctl(tmp_path, live, file_li
 
     changed = [k for k, v in {IGNORE: "1", ANNOUNCE: "2"}.items() if SysctlModule(Module(k, v)).changed]
     assert changed == pending
+
+
+def test_grep_text_is_one_files_text():
+    vips = "/var/lib/lvs-ipvs/vips"
+    read = f"{vips}:# lvs.ipvs.director: the addresses it put on eth0\n{vips}:192.0.2.10/32\n{vips}.old:192.0.2.9/32"
+    assert f.grep_text(read, vips) == "# lvs.ipvs.director: the addresses it put on eth0\n192.0.2.10/32\n"
+    assert f.grep_text(read, "/var/lib/lvs-ipvs/sysctl.conf") == ""  # grep printed nothing of it: no such file
+    assert f.grep_text("", vips) == ""
