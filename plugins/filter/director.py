@@ -13,8 +13,10 @@ renders the mark rules in ``iptables-restore`` form for boot time (through ``_fw
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import os
 import re
 from typing import Any
 
@@ -308,6 +310,24 @@ def sysctl_path(key: str) -> str:
     return "/proc/sys/" + str(key).replace(".", "/")
 
 
+def file_current(found: Any, path: str, content: str, mode: str, *, owner: str = "root", group: str = "root") -> bool:
+    """Whether ``ansible.builtin.find`` (``get_checksum: true``, its default SHA-1) found ``path`` as a regular file
+    with ``content``, ``mode``, ``owner`` and ``group``: the file ``ansible.builtin.copy`` with these leaves as it is.
+
+    ``found``: find's result (or its ``files``). The roles skip a copy (two module runs) when this is true.
+    """
+    files = found.get("files") if isinstance(found, dict) else found
+    want = os.path.normpath(str(path))
+    for entry in files or []:
+        if os.path.normpath(str(entry.get("path", ""))) != want:
+            continue
+        checksum = hashlib.sha1(str(content).encode("utf-8", errors="surrogateescape")).hexdigest()
+        return (bool(entry.get("isreg")) and entry.get("checksum") == checksum
+                and int(str(entry.get("mode", "-1")), 8) == int(str(mode), 8)
+                and (entry.get("pw_name"), entry.get("gr_name")) == (owner, group))
+    return False
+
+
 def _grep_lines(read: Any, path: str) -> list[str]:
     """The lines of ``path`` in the output of ``grep -H '' FILE...`` (each line prefixed with ``FILE:``)."""
     prefix = f"{path}:"
@@ -446,6 +466,7 @@ class FilterModule:
             "vip_plan": vip_plan,
             "removed_real_servers": removed_real_servers,
             "drain_fallbacks": drain_fallbacks,
+            "file_current": file_current,
             "grep_text": grep_text,
             "sysctl_path": sysctl_path,
             "sysctl_pending": sysctl_pending,

@@ -189,11 +189,20 @@ def test_second_run_changes_nothing(cluster):
     modprobe = _task_output(cluster.second)
     assert "item=" not in modprobe and all(f"skipping: [{ex}-director]" in modprobe for ex in EXAMPLES), modprobe
     # the VIP state files already say what they would be written with: no copy on any host
+    # nor any boot file (one find read them all)
     for task, hosts in (("lvs.ipvs.director : Remember the virtual IPs this role added", ("director",)),
-                        ("lvs.ipvs.real_server : Remember the VIPs this role added", ("rs1", "rs2"))):
+                        ("lvs.ipvs.real_server : Remember the VIPs this role added", ("rs1", "rs2")),
+                        ("lvs.ipvs.director : Write the IPVS services and real servers for boot time", ("director",)),
+                        ("lvs.ipvs.director : Write the boot-time restore script", ("director",)),
+                        ("lvs.ipvs.director : Write the systemd unit", ("director",)),
+                        ("lvs.ipvs.real_server : Write the boot-time restore script", ("rs1", "rs2")),
+                        ("lvs.ipvs.real_server : Write the systemd unit", ("rs1", "rs2"))):
         out = _task_output(cluster.second, task)
         assert sorted(re.findall(r"^skipping: \[(\S+)\]$", out, re.M)) == sorted(
             f"{ex}-{h}" for ex in EXAMPLES for h in hosts), out
+    out = _task_output(cluster.second, "lvs.ipvs.director : Write the firewall-mark rules for boot time")
+    assert sorted(re.findall(r"^skipping: \[(\S+)\] => \(item=(\S+)\)", out, re.M)) == sorted(
+        (f"{ex}-director", f"fwmark{v}.rules") for ex in EXAMPLES for v in (4, 6)), out
     # the sysctls are right live and in their files (one read each): ansible.posix.sysctl runs for none of them
     for task in ("lvs.ipvs.director : Set the IPVS sysctls and keep them in the state directory",
                  "lvs.ipvs.real_server : Set the DR ARP sysctls and keep them in"):
@@ -222,10 +231,16 @@ def test_check_diff_on_changed_inventory(cluster):
     files = {p: p.read_text() for p in state_dir.iterdir() if p.is_file()}
     before = rl.director_state()
     rs_before = {name: rl.rs_state(name) for name in ("rs1", "rs2")}
+    restore = state_dir / "restore.sh"
+    restore.chmod(0o700)  # the right text, the wrong mode: the boot files' find must not let it pass
     check = rl.playbook(inv, "--check", "--diff")
     _ok(check)
     assert check.recap()["fwmark-director"]["changed"] > 0, check.out[-3000:]
     assert "--dport 8443" in check.out and "-w 3" in check.out, check.out[-6000:]
+    out = _task_output(check, "lvs.ipvs.director : Write the boot-time restore script")
+    assert "changed: [fwmark-director]" in out, out
+    assert stat.S_IMODE(restore.stat().st_mode) == 0o700  # check mode: reported, not done
+    restore.chmod(0o755)
     assert rl.director_state() == before
     assert {p: p.read_text() for p in files} == files
     assert {name: rl.rs_state(name) for name in ("rs1", "rs2")} == rs_before

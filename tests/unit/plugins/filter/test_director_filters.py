@@ -346,3 +346,22 @@ def test_grep_text_is_one_files_text():
     assert f.grep_text(read, vips) == "# lvs.ipvs.director: the addresses it put on eth0\n192.0.2.10/32\n"
     assert f.grep_text(read, "/var/lib/lvs-ipvs/sysctl.conf") == ""  # grep printed nothing of it: no such file
     assert f.grep_text("", vips) == ""
+
+
+def test_file_current_is_copys_own_test():
+    import hashlib
+
+    text = "#!/bin/sh\necho restore\n"
+    entry = {"path": "/var/lib/lvs-ipvs/restore.sh", "isreg": True, "mode": "0755", "pw_name": "root",
+             "gr_name": "root", "checksum": hashlib.sha1(text.encode()).hexdigest()}
+    found = {"files": [{"path": "/var/lib/lvs-ipvs/ipvs.rules", "isreg": True}, entry]}
+    assert f.file_current(found, "/var/lib/lvs-ipvs/restore.sh", text, "0755")
+    assert f.file_current(found["files"], "/var/lib/lvs-ipvs//restore.sh", text, "755")  # the same path and mode
+    assert not f.file_current(found, "/var/lib/lvs-ipvs/restore.sh", text + "\n", "0755")  # other text
+    assert not f.file_current(found, "/var/lib/lvs-ipvs/restore.sh", text, "0644")  # other mode
+    assert not f.file_current(found, "/var/lib/lvs-ipvs/restore.sh", text, "0755", owner="lvs")  # other owner
+    assert not f.file_current(found, "/var/lib/lvs-ipvs/restore.sh", text, "0755", group="adm")
+    assert not f.file_current(found, "/var/lib/lvs-ipvs/ipvs.rules", "", "0644")  # no checksum read
+    assert not f.file_current(found, "/etc/systemd/system/lvs-ipvs.service", text, "0644")  # not found
+    assert not f.file_current({"files": [{**entry, "isreg": False}]}, entry["path"], text, "0755")  # a link
+    assert not f.file_current({}, entry["path"], text, "0755")
